@@ -1,0 +1,183 @@
+# podkit — one GNU Makefile for every binary, test, fuzz target and benchmark.
+#
+#   make                 build every binary into bin/ (objects in build/)
+#   make deps            install the Debian packages that are missing (root)
+#   make test            deps + build + unit and end-to-end tests, one summary line
+#   make test-unit       unit tests only          make test-e2e   end-to-end tests only
+#   make test SANITIZER=address,undefined        the same under ASan+UBSan (build/san-*)
+#   make fuzz            libFuzzer targets (clang) make fuzz-smoke run each briefly
+#   make bench           benchmarks against the peers we compete with
+#   make demo            deps + build + the demo
+#   make install PREFIX=/usr/local DESTDIR=      make clean
+#
+# Knobs: WERROR=1 turns warnings into errors; CC, CFLAGS, LDFLAGS as usual;
+# FUZZ_SECONDS (default 10) bounds each fuzz-smoke run.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+SANITIZER ?=
+WERROR ?= 0
+FUZZ_SECONDS ?= 10
+CFLAGS ?= -O2 -g
+PAUSE_CC ?= musl-gcc
+FUZZ_CC ?= clang
+
+comma := ,
+GIT_REV := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+# A sanitizer build lives in its own tree so it never mixes with the release objects.
+ifeq ($(SANITIZER),)
+BUILD := build/release
+BINDIR := bin
+else
+BUILD := build/san-$(subst $(comma),-,$(SANITIZER))
+BINDIR := $(BUILD)/bin
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+ifeq ($(SANITIZER),)
+HARDEN_CFLAGS := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE
+HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
+else
+HARDEN_CFLAGS := -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+HARDEN_LDFLAGS := -fsanitize=$(SANITIZER)
+endif
+
+YAML_CFLAGS := $(shell pkg-config --cflags yaml-0.1 2>/dev/null)
+YAML_LIBS := $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
+
+ALL_CPPFLAGS := -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(CPPFLAGS)
+ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS)
+
+# Objects are rebuilt whenever the flags change (WERROR=1, CFLAGS=...), not only
+# when sources do: flags.txt is rewritten only when its content differs.
+FLAGS_STAMP := $(BUILD)/flags.txt
+FLAGS_NOW := $(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(ALL_LDFLAGS) | $(PAUSE_CC) $(VERSION)
+# The git revision has its own stamp: only the files that print it are rebuilt per commit.
+REV_STAMP := $(BUILD)/rev.txt
+
+.PHONY: all deps deps-test deps-fuzz deps-bench test test-unit test-e2e fuzz fuzz-smoke \
+	bench demo install uninstall clean FORCE
+.DEFAULT_GOAL := all
+
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+$(REV_STAMP): FORCE
+	@mkdir -p $(@D)
+	@echo '$(GIT_REV)' | cmp -s - $@ || echo '$(GIT_REV)' > $@
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# ---- lib/: code shared by two or more binaries --------------------------------
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_A := $(BUILD)/lib/libpodkit.a
+LIB_LIBS := $(YAML_LIBS)
+
+$(BUILD)/lib/pk_version.o: $(REV_STAMP)
+$(BUILD)/lib/pk_version.o: ALL_CPPFLAGS += -DPODKIT_VERSION='"$(VERSION)"' \
+	-DPODKIT_GIT_REV='"$(GIT_REV)"'
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+# ---- pause/: the infra process, one file, static with musl --------------------
+# It links nothing of lib/ on purpose: every byte counts (goal: <= 16 KiB).
+ifeq ($(SANITIZER),)
+PAUSE_BUILD_CC := $(PAUSE_CC)
+PAUSE_FLAGS := -std=c11 $(WARN) -Os -static -s -fno-asynchronous-unwind-tables \
+	-fno-unwind-tables -ffunction-sections -fdata-sections -Wl,--gc-sections \
+	-fstack-protector-strong -D_FORTIFY_SOURCE=2 -Wl,-z,noexecstack -Wl,--build-id=none
+else
+PAUSE_BUILD_CC := $(CC)
+PAUSE_FLAGS := -std=c11 $(WARN) -O1 -g $(HARDEN_CFLAGS) $(HARDEN_LDFLAGS)
+endif
+
+$(BINDIR)/pause: pause/pause.c $(FLAGS_STAMP) $(REV_STAMP)
+	@mkdir -p $(@D)
+	$(PAUSE_BUILD_CC) -D_GNU_SOURCE -DPODKIT_VERSION='"$(VERSION)"' \
+		-DPODKIT_GIT_REV='"$(GIT_REV)"' $(PAUSE_FLAGS) $< -o $@
+
+BINS := $(BINDIR)/pause
+
+all: $(BINS)
+
+# ---- tests -----------------------------------------------------------------------
+# Each tests/unit/test_X.c is a cmocka binary linked with everything but main.o.
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ -lcmocka $(LIB_LIBS)
+
+deps:
+	@sh mk/deps.sh build test
+deps-test: deps
+deps-fuzz:
+	@sh mk/deps.sh fuzz
+deps-bench:
+	@sh mk/deps.sh bench
+
+# Order matters on the command line (deps before building) but not for -j users.
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@sh tests/run.sh --bindir $(BINDIR) --build $(BUILD) --unit --e2e
+
+test-unit: deps
+	@$(MAKE) --no-print-directory $(UNIT_BINS)
+	@sh tests/run.sh --bindir $(BINDIR) --build $(BUILD) --unit
+
+test-e2e: deps
+	@$(MAKE) --no-print-directory all
+	@sh tests/run.sh --bindir $(BINDIR) --build $(BUILD) --e2e
+
+# ---- fuzzing: libFuzzer with clang, sources compiled afresh with ASan+UBSan ------
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(WARN) \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) -o $@ $(LIB_LIBS)
+
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz-smoke: fuzz
+	@sh tests/fuzz/smoke.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# ---- benchmarks, demo, install ----------------------------------------------------
+bench: deps-bench
+	@$(MAKE) --no-print-directory all
+	@for b in tests/bench/*.sh; do sh "$$b" $(BINDIR) || exit 1; done
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh examples/demo.sh $(BINDIR)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+uninstall:
+	rm -f $(patsubst $(BINDIR)/%,$(DESTDIR)$(PREFIX)/bin/%,$(BINS))
+
+clean:
+	rm -rf build bin
+
+FORCE:
+
+-include $(shell find build -name '*.d' 2>/dev/null)
