@@ -21,7 +21,7 @@ static const char *const log_formats[] = {"text", "json", NULL};
 static const struct pk_conf_key common_keys[] = {
     {.name = "log-level", .type = PK_CONF_ENUM, .offset = offsetof(struct pk_cli_common, log_level),
      .def = "info", .metavar = "LEVEL", .choices = log_levels,
-     .help = "least severe events logged: error, warn, info or debug"},
+     .help = "log this level and the more severe: error, warn, info or debug"},
     {.name = "log-format", .type = PK_CONF_ENUM,
      .offset = offsetof(struct pk_cli_common, log_format), .def = "text", .metavar = "FORMAT",
      .choices = log_formats, .help = "text (prog[pid] LEVEL message) or json (one object a line)"},

@@ -65,6 +65,12 @@ static int vfail(struct pk_conf *c, const yaml_mark_t *mark, const char *path, c
     if (n < sizeof(msg)) {
         vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
     }
+    /* Keys and values come from the file: keep the message one printable line. */
+    for (char *p = msg; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            *p = '?';
+        }
+    }
     snprintf(c->err, sizeof(c->err), "%s", msg);
     return -1;
 }

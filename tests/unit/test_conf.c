@@ -312,6 +312,7 @@ static const struct {
     {"listen: [a, ~]", "t.yaml:1:13: listen[1]: expected a string, got nothing"},
     {"prot: 1", "t.yaml:1:1: prot: unknown key (did you mean 'port'?)"},
     {"\n\n  zzz: 1", "t.yaml:3:3: zzz: unknown key"},
+    {"\"a\\nb\": 1", "t.yaml:1:1: a?b: unknown key"},
     {"base: &b 7\nport: *b\n", "t.yaml:1:1: base: unknown key"},
     {"web:\n  listen: x\n", "t.yaml:2:3: web.listen: unknown key"},
     {"web: 5", "t.yaml:1:6: web: expected a mapping, got a scalar"},
