@@ -184,4 +184,7 @@ clean:
 
 FORCE:
 
+# Objects of chained rules (tests/unit/*.o) are kept, so a second run rebuilds nothing.
+.SECONDARY:
+
 -include $(shell find build -name '*.d' 2>/dev/null)

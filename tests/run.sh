@@ -22,8 +22,11 @@ while [ $# -gt 0 ]; do
 done
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-PODKIT_BIN=$(cd "$bindir" && pwd) || { echo "tests/run.sh: no $bindir" >&2; exit 2; }
-export PODKIT_BIN PODKIT_TOP="$top"
+export PODKIT_TOP="$top"
+if [ "$e2e" -eq 1 ]; then
+    PODKIT_BIN=$(cd "$bindir" 2>/dev/null && pwd) || { echo "tests/run.sh: no $bindir" >&2; exit 2; }
+    export PODKIT_BIN
+fi
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
 E2E_TIMEOUT=${E2E_TIMEOUT:-600}
 
