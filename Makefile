@@ -109,6 +109,8 @@ PAUSE_FLAGS := -std=c11 $(WARN) -O1 -g $(HARDEN_CFLAGS) $(HARDEN_LDFLAGS)
 endif
 
 $(BINDIR)/pause: pause/pause.c $(FLAGS_STAMP) $(REV_STAMP)
+	@command -v $(PAUSE_BUILD_CC) >/dev/null || \
+		{ echo "$(PAUSE_BUILD_CC) not found: run 'make deps' as root" >&2; exit 1; }
 	@mkdir -p $(@D)
 	$(PAUSE_BUILD_CC) -D_GNU_SOURCE -DPODKIT_VERSION='"$(VERSION)"' \
 		-DPODKIT_GIT_REV='"$(GIT_REV)"' $(PAUSE_FLAGS) $< -o $@

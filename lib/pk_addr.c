@@ -48,7 +48,8 @@ static bool valid_hostname(const char *h, size_t len)
             label = 0;
             continue;
         }
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
         if (!alnum && !(ch == '-' && label > 0)) {
             return false;
         }

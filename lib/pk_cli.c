@@ -19,12 +19,20 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const log_formats[] = {"text", "json", NULL};
 
 static const struct pk_conf_key common_keys[] = {
-    {.name = "log-level", .type = PK_CONF_ENUM, .offset = offsetof(struct pk_cli_common, log_level),
-     .def = "info", .metavar = "LEVEL", .choices = log_levels,
+    {.name = "log-level",
+     .type = PK_CONF_ENUM,
+     .offset = offsetof(struct pk_cli_common, log_level),
+     .def = "info",
+     .metavar = "LEVEL",
+     .choices = log_levels,
      .help = "log this level and the more severe: error, warn, info or debug"},
-    {.name = "log-format", .type = PK_CONF_ENUM,
-     .offset = offsetof(struct pk_cli_common, log_format), .def = "text", .metavar = "FORMAT",
-     .choices = log_formats, .help = "text (prog[pid] LEVEL message) or json (one object a line)"},
+    {.name = "log-format",
+     .type = PK_CONF_ENUM,
+     .offset = offsetof(struct pk_cli_common, log_format),
+     .def = "text",
+     .metavar = "FORMAT",
+     .choices = log_formats,
+     .help = "text (prog[pid] LEVEL message) or json (one object a line)"},
     {.name = NULL},
 };
 
@@ -43,8 +51,8 @@ static const struct {
 
 static const char *metavar(const struct pk_conf_key *k)
 {
-    static const char *const words[] = {NULL, "N", "SIZE", "DURATION", "STRING", "VALUE", "NAME",
-                                        "VALUE"};
+    static const char *const words[] = {NULL,     "N",     "SIZE", "DURATION",
+                                        "STRING", "VALUE", "NAME", "VALUE"};
     return k->metavar != NULL ? k->metavar : words[k->type];
 }
 
@@ -106,12 +114,11 @@ void pk_cli_help(const struct pk_cli_spec *spec, FILE *out)
             fprintf(out, "  %-28s%s\n", k->name, k->help);
         }
     }
-    fprintf(out,
-            "\nEvery option above is also a key of the -c YAML file, without the dashes\n"
-            "(\"log-level: debug\"; a.b is key b under a; lists as YAML sequences).\n"
-            "Booleans: --name sets true, --no-name false. Sizes: 512, 64KiB, 8MiB, 1GB.\n"
-            "Durations: 250ms, 5s, 1m30s, 2h (a bare number is seconds).\n"
-            "Exit status: 0 done, 1 invalid configuration or failure, 2 bad usage.\n");
+    fprintf(out, "\nEvery option above is also a key of the -c YAML file, without the dashes\n"
+                 "(\"log-level: debug\"; a.b is key b under a; lists as YAML sequences).\n"
+                 "Booleans: --name sets true, --no-name false. Sizes: 512, 64KiB, 8MiB, 1GB.\n"
+                 "Durations: 250ms, 5s, 1m30s, 2h (a bare number is seconds).\n"
+                 "Exit status: 0 done, 1 invalid configuration or failure, 2 bad usage.\n");
     if (spec->epilog != NULL) {
         fprintf(out, "\n%s\n", spec->epilog);
     }
@@ -373,7 +380,8 @@ int pk_cli_start(struct pk_cli *cli, const struct pk_cli_spec *spec, void *base,
     if (cli->test_config) {
         printf("%s: configuration %s%s%sis valid\n", spec->prog,
                cli->config_path != NULL ? "file " : "",
-               cli->config_path != NULL ? cli->config_path : "", cli->config_path != NULL ? " " : "");
+               cli->config_path != NULL ? cli->config_path : "",
+               cli->config_path != NULL ? " " : "");
         return 0;
     }
     return PK_CLI_RUN;

@@ -42,7 +42,7 @@ struct pk_cli {
     struct pk_cli_common common;
     struct pk_cli_flag *flags; /* owned; in argv order */
     size_t nflags;
-    struct pk_conf conf;     /* owns the values in the binary's struct; see pk_cli_release */
+    struct pk_conf conf; /* owns the values in the binary's struct; see pk_cli_release */
 };
 
 #define PK_CLI_RUN (-1)

@@ -148,8 +148,10 @@ static const char *shown(const char *s, char *buf, size_t bufsz)
 
 int pk_conf_parse_bool(const char *s, bool *out, char *err, size_t errsz)
 {
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes",
+                                      "YES",  "on",   "On",   "ON"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No",
+                                     "NO",    "off",   "Off",   "OFF"};
 
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (strcmp(s, yes[i]) == 0) {
@@ -195,7 +197,8 @@ static size_t read_digits(const char *s, uint64_t *v, bool *overflow)
 
     *v = 0;
     for (; s[i] >= '0' && s[i] <= '9'; i++) {
-        if (__builtin_mul_overflow(*v, 10u, v) || __builtin_add_overflow(*v, (uint64_t)(s[i] - '0'), v)) {
+        if (__builtin_mul_overflow(*v, 10u, v) ||
+            __builtin_add_overflow(*v, (uint64_t)(s[i] - '0'), v)) {
             *overflow = true;
         }
     }
@@ -428,41 +431,40 @@ int pk_conf_add(struct pk_conf *c, const struct pk_conf_key *keys, void *base)
     }
     c->nsect++;
     for (size_t i = 0; i < n; i++) {
-        if (keys[i].def != NULL && set_text(c, &keys[i], base, keys[i].def, false, msg, sizeof(msg)) < 0) {
+        if (keys[i].def != NULL &&
+            set_text(c, &keys[i], base, keys[i].def, false, msg, sizeof(msg)) < 0) {
             return pk_conf_fail(c, NULL, keys[i].name, "bad default '%s': %s", keys[i].def, msg);
         }
     }
     return 0;
 }
 
-const struct pk_conf_key *pk_conf_find(const struct pk_conf *c, const char *name, size_t *section)
+/* The first key, in table order, with the long name name or (name NULL) the short flag ch. */
+static const struct pk_conf_key *find(const struct pk_conf *c, const char *name, char ch,
+                                      size_t *section)
 {
     for (size_t s = 0; s < c->nsect; s++) {
         for (size_t i = 0; i < c->sect[s].nkeys; i++) {
-            if (strcmp(c->sect[s].keys[i].name, name) == 0) {
+            const struct pk_conf_key *k = &c->sect[s].keys[i];
+            if (name != NULL ? strcmp(k->name, name) == 0 : (ch != 0 && k->short_flag == ch)) {
                 if (section != NULL) {
                     *section = s;
                 }
-                return &c->sect[s].keys[i];
+                return k;
             }
         }
     }
     return NULL;
 }
 
+const struct pk_conf_key *pk_conf_find(const struct pk_conf *c, const char *name, size_t *section)
+{
+    return find(c, name, 0, section);
+}
+
 const struct pk_conf_key *pk_conf_find_short(const struct pk_conf *c, char ch, size_t *section)
 {
-    for (size_t s = 0; s < c->nsect; s++) {
-        for (size_t i = 0; i < c->sect[s].nkeys; i++) {
-            if (ch != 0 && c->sect[s].keys[i].short_flag == ch) {
-                if (section != NULL) {
-                    *section = s;
-                }
-                return &c->sect[s].keys[i];
-            }
-        }
-    }
-    return NULL;
+    return find(c, NULL, ch, section);
 }
 
 int pk_conf_set(struct pk_conf *c, size_t section, const struct pk_conf_key *key, const char *text,
@@ -534,8 +536,9 @@ static bool is_null(const yaml_node_t *n)
 
 static const char *type_word(const struct pk_conf_key *k)
 {
-    static const char *const words[] = {"true or false", "a whole number", "a size", "a duration",
-                                        "a string", "a list", "one of the names", "a value"};
+    static const char *const words[] = {"true or false",    "a whole number", "a size",
+                                        "a duration",       "a string",       "a list",
+                                        "one of the names", "a value"};
     return words[k->type];
 }
 
@@ -570,10 +573,12 @@ static int set_node(struct pk_conf *c, const struct pk_conf_key *k, void *base, 
             snprintf(ipath, sizeof(ipath), "%s[%ld]", path,
                      (long)(it - node->data.sequence.items.start));
             if (item == NULL || item->type != YAML_SCALAR_NODE || is_null(item)) {
-                return pk_conf_fail(c, item != NULL ? item : node, ipath, "expected a string, got %s",
+                return pk_conf_fail(c, item != NULL ? item : node, ipath,
+                                    "expected a string, got %s",
                                     item == NULL || is_null(item) ? "nothing" : node_kind(item));
             }
-            if (set_text(c, k, base, (const char *)item->data.scalar.value, true, msg, sizeof(msg)) < 0) {
+            if (set_text(c, k, base, (const char *)item->data.scalar.value, true, msg,
+                         sizeof(msg)) < 0) {
                 return pk_conf_fail(c, item, ipath, "%s", msg);
             }
         }
@@ -639,7 +644,8 @@ static bool is_section_prefix(const struct pk_conf *c, size_t s, const char *pre
 
     for (size_t i = 0; i < c->sect[s].nkeys; i++) {
         const struct pk_conf_key *k = &c->sect[s].keys[i];
-        if (!(k->flags & PK_CONF_FLAG_ONLY) && strncmp(k->name, prefix, n) == 0 && k->name[n] == '.') {
+        if (!(k->flags & PK_CONF_FLAG_ONLY) && strncmp(k->name, prefix, n) == 0 &&
+            k->name[n] == '.') {
             return true;
         }
     }
@@ -671,7 +677,8 @@ static int unknown_key(struct pk_conf *c, const yaml_node_t *key, const char *pa
 /* Applies a mapping whose keys are under prefix ("" at the top). */
 static int walk_mapping(struct pk_conf *c, yaml_node_t *map, const char *prefix)
 {
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *key = yaml_document_get_node(c->doc, p->key);
         yaml_node_t *value = yaml_document_get_node(c->doc, p->value);
         char path[PATH_MAX_LEN];

@@ -13,7 +13,7 @@ enum pk_conf_type {
     PK_CONF_BOOL,     /* bool: true/false, yes/no, on/off */
     PK_CONF_INT,      /* long long, within [min, max] */
     PK_CONF_SIZE,     /* uint64_t bytes: 512, 64KiB or 64Ki (1024^n), 8MB or 8M (1000^n) */
-    PK_CONF_DURATION, /* int64_t milliseconds: 250ms, 5s, 1.5s, 1m30s, 2h; a bare number is seconds */
+    PK_CONF_DURATION, /* int64_t ms: 250ms, 5s, 1.5s, 1m30s, 2h; a bare number is seconds */
     PK_CONF_STRING,   /* char *, owned by the config; NULL when unset */
     PK_CONF_LIST,     /* struct pk_strv: a YAML sequence of scalars, or a repeatable flag */
     PK_CONF_ENUM,     /* int: index into choices */
@@ -48,15 +48,15 @@ struct pk_conf_custom {
 /* One row of a binary's table: the only place a key is declared. The table ends with a
  * row whose name is NULL. */
 struct pk_conf_key {
-    const char *name;    /* YAML key, "a.b" for b nested under a; the long flag is --name */
-    char short_flag;     /* e.g. 'l' for -l, or 0; c h t V are reserved */
+    const char *name; /* YAML key, "a.b" for b nested under a; the long flag is --name */
+    char short_flag;  /* e.g. 'l' for -l, or 0; c h t V are reserved */
     enum pk_conf_type type;
-    size_t offset;       /* offsetof(destination struct, field) */
-    const char *def;     /* default, written as in YAML; NULL for none */
-    const char *metavar; /* word for the value in --help ("ADDR"); NULL: from the type */
-    const char *help;    /* one line for --help */
-    long long min, max;  /* PK_CONF_INT bounds, inclusive; both 0 means any long long */
-    const char *const *choices;          /* PK_CONF_ENUM: NULL-terminated names */
+    size_t offset;              /* offsetof(destination struct, field) */
+    const char *def;            /* default, written as in YAML; NULL for none */
+    const char *metavar;        /* word for the value in --help ("ADDR"); NULL: from the type */
+    const char *help;           /* one line for --help */
+    long long min, max;         /* PK_CONF_INT bounds, inclusive; both 0 means any long long */
+    const char *const *choices; /* PK_CONF_ENUM: NULL-terminated names */
     const struct pk_conf_custom *custom; /* PK_CONF_CUSTOM */
     unsigned flags;                      /* PK_CONF_FILE_ONLY, ... */
 };
@@ -71,13 +71,13 @@ struct pk_conf {
         const struct pk_conf_key *keys; /* borrowed, static */
         void *base;                     /* borrowed: where the keys' offsets point */
         size_t nkeys;
-        unsigned char *seen; /* owned: per key, 1 once the file or a flag set it */
+        unsigned char *seen; /* owned: per key, 1 once set by the file or a flag (2 while
+                              * the document that set it is being walked: duplicates) */
     } sect[PK_CONF_MAX_SECTIONS];
     size_t nsect;
     /* While a document is walked: its name, for error positions, and the document. */
     const char *source;
     yaml_document_t *doc;
-    unsigned char *loading; /* per key of the walked section: set in this document */
     char err[PK_CONF_ERR_MAX]; /* the first error, one line, no newline */
 };
 

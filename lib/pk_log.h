@@ -46,11 +46,11 @@ void pk_log_emit(enum pk_log_level level, const char *fmt, ...)
 #define PK_LOG_LINE_MAX 4096
 
 /* The level is checked before the arguments are evaluated or formatted. */
-#define pk_log(level, ...)                                                                     \
-    do {                                                                                       \
-        if ((level) <= pk_log_max_level) {                                                     \
-            pk_log_emit((level), __VA_ARGS__);                                                 \
-        }                                                                                      \
+#define pk_log(level, ...)                                                                         \
+    do {                                                                                           \
+        if ((level) <= pk_log_max_level) {                                                         \
+            pk_log_emit((level), __VA_ARGS__);                                                     \
+        }                                                                                          \
     } while (0)
 
 #define pk_log_error(...) pk_log(PK_LOG_ERROR, __VA_ARGS__)

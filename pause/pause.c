@@ -137,8 +137,7 @@ static int write_all(int fd, const char *buf, size_t len)
  * skipped. Fixed arity rather than varargs: va_arg costs more code than the few callers.
  * errno is preserved, a failed write ignored: there is nowhere else to report it.
  */
-static void log_msg(const char *level, const char *a, const char *b, const char *c,
-                    const char *d)
+static void log_msg(const char *level, const char *a, const char *b, const char *c, const char *d)
 {
     int saved_errno = errno;
     const char *parts[] = {level, " ", a, b, c, d};
@@ -194,11 +193,10 @@ static int parse_args(int argc, char **argv, struct pause_ctx *ctx)
             return write_all(STDOUT_FILENO, USAGE, sizeof(USAGE) - 1) == 0 ? EXIT_OK : EXIT_SETUP;
         } else if (strcmp(arg, "-V") == 0 || strcmp(arg, "-v") == 0 ||
                    strcmp(arg, "--version") == 0) {
-            static const char VERSION[] =
-                "pause " PODKIT_VERSION " (git " PODKIT_GIT_REV ")\n";
+            static const char VERSION[] = "pause " PODKIT_VERSION " (git " PODKIT_GIT_REV ")\n";
 
             return write_all(STDOUT_FILENO, VERSION, sizeof(VERSION) - 1) == 0 ? EXIT_OK
-                                                                                : EXIT_SETUP;
+                                                                               : EXIT_SETUP;
         } else {
             log_msg("ERROR", "unknown option \"", arg, "\" (see --help)", NULL);
             return EXIT_USAGE;
@@ -401,8 +399,7 @@ static int run_loop(const struct pause_ctx *ctx)
         return code;
     }
     for (;;) {
-        int sig = (int)syscall(SYS_rt_sigtimedwait, &ctx->wait_set, NULL, NULL,
-                               KERNEL_SIGSET_SIZE);
+        int sig = (int)syscall(SYS_rt_sigtimedwait, &ctx->wait_set, NULL, NULL, KERNEL_SIGSET_SIZE);
         const char *name;
 
         if (sig < 0) {

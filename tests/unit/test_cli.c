@@ -23,19 +23,42 @@ struct tconf {
 };
 
 static const struct pk_conf_key keys[] = {
-    {.name = "verbose", .short_flag = 'v', .type = PK_CONF_BOOL,
-     .offset = offsetof(struct tconf, verbose), .def = "false", .help = "say more"},
-    {.name = "port", .short_flag = 'p', .type = PK_CONF_INT, .offset = offsetof(struct tconf, port),
-     .def = "6379", .min = 1, .max = 65535, .help = "port to listen on"},
-    {.name = "listen", .short_flag = 'l', .type = PK_CONF_LIST,
-     .offset = offsetof(struct tconf, listen), .def = "127.0.0.1", .metavar = "ADDR",
+    {.name = "verbose",
+     .short_flag = 'v',
+     .type = PK_CONF_BOOL,
+     .offset = offsetof(struct tconf, verbose),
+     .def = "false",
+     .help = "say more"},
+    {.name = "port",
+     .short_flag = 'p',
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct tconf, port),
+     .def = "6379",
+     .min = 1,
+     .max = 65535,
+     .help = "port to listen on"},
+    {.name = "listen",
+     .short_flag = 'l',
+     .type = PK_CONF_LIST,
+     .offset = offsetof(struct tconf, listen),
+     .def = "127.0.0.1",
+     .metavar = "ADDR",
      .help = "listen address"},
-    {.name = "secret", .type = PK_CONF_STRING, .offset = offsetof(struct tconf, secret),
-     .flags = PK_CONF_FLAG_ONLY, .help = "a secret"},
-    {.name = "upstream.address", .type = PK_CONF_STRING,
-     .offset = offsetof(struct tconf, upstream), .flags = PK_CONF_FILE_ONLY, .help = "upstream"},
-    {.name = "timeout", .type = PK_CONF_DURATION, .offset = offsetof(struct tconf, timeout_ms),
-     .def = "5s", .help = "timeout"},
+    {.name = "secret",
+     .type = PK_CONF_STRING,
+     .offset = offsetof(struct tconf, secret),
+     .flags = PK_CONF_FLAG_ONLY,
+     .help = "a secret"},
+    {.name = "upstream.address",
+     .type = PK_CONF_STRING,
+     .offset = offsetof(struct tconf, upstream),
+     .flags = PK_CONF_FILE_ONLY,
+     .help = "upstream"},
+    {.name = "timeout",
+     .type = PK_CONF_DURATION,
+     .offset = offsetof(struct tconf, timeout_ms),
+     .def = "5s",
+     .help = "timeout"},
     {.name = NULL},
 };
 
@@ -126,11 +149,8 @@ static void test_defaults_run(void **state)
 static void test_flag_forms(void **state)
 {
     static char *forms[][4] = {
-        {"tprog", "-p", "80", NULL},
-        {"tprog", "-p80", NULL},
-        {"tprog", "--port", "80", NULL},
-        {"tprog", "--port=80", NULL},
-        {"tprog", "-vp", "80", NULL},
+        {"tprog", "-p", "80", NULL},  {"tprog", "-p80", NULL},      {"tprog", "--port", "80", NULL},
+        {"tprog", "--port=80", NULL}, {"tprog", "-vp", "80", NULL},
     };
     struct run *r = malloc(sizeof(*r));
     (void)state;
@@ -166,18 +186,22 @@ static struct {
     {{"tprog", "--port", NULL}, 2, "tprog: option --port needs a value (see 'tprog --help')\n"},
     {{"tprog", "-c", NULL}, 2, "tprog: option --config needs a value (see 'tprog --help')\n"},
     {{"tprog", "--no-port", NULL}, 2, "tprog: unknown option --no-port (see 'tprog --help')\n"},
-    {{"tprog", "--help=1", NULL}, 2,
+    {{"tprog", "--help=1", NULL},
+     2,
      "tprog: option takes no value: --help=1 (see 'tprog --help')\n"},
     {{"tprog", "stray", NULL}, 2, "tprog: unexpected argument stray (see 'tprog --help')\n"},
-    {{"tprog", "--", "stray", NULL}, 2,
-     "tprog: unexpected argument stray (see 'tprog --help')\n"},
-    {{"tprog", "--upstream.address", "x", NULL}, 2,
+    {{"tprog", "--", "stray", NULL}, 2, "tprog: unexpected argument stray (see 'tprog --help')\n"},
+    {{"tprog", "--upstream.address", "x", NULL},
+     2,
      "tprog: unknown option --upstream.address (see 'tprog --help')\n"},
-    {{"tprog", "--port", "0", NULL}, 1,
+    {{"tprog", "--port", "0", NULL},
+     1,
      "tprog: --port: invalid value '0': expected a whole number from 1 to 65535\n"},
-    {{"tprog", "--log-level", "loud", NULL}, 1,
+    {{"tprog", "--log-level", "loud", NULL},
+     1,
      "tprog: --log-level: invalid value 'loud': expected one of error, warn, info, debug\n"},
-    {{"tprog", "-c", "/nonexistent.yaml", NULL}, 1,
+    {{"tprog", "-c", "/nonexistent.yaml", NULL},
+     1,
      "tprog: /nonexistent.yaml: cannot open: No such file or directory\n"},
 };
 
@@ -189,8 +213,8 @@ static void test_usage_errors(void **state)
     for (size_t i = 0; i < sizeof(usage) / sizeof(usage[0]); i++) {
         start(r, &spec, usage[i].argv);
         if (r->rc != usage[i].rc || strcmp(r->err, usage[i].err) != 0) {
-            fail_msg("usage[%zu]: rc %d, stderr '%s'; want %d '%s'", i, r->rc, r->err,
-                     usage[i].rc, usage[i].err);
+            fail_msg("usage[%zu]: rc %d, stderr '%s'; want %d '%s'", i, r->rc, r->err, usage[i].rc,
+                     usage[i].err);
         }
         assert_string_equal(r->out, "");
         pk_cli_release(&r->cli);
@@ -207,7 +231,8 @@ static void test_help_and_version(void **state)
     assert_int_equal(r->rc, 0);
     assert_string_equal(r->err, "");
     assert_memory_equal(r->out, "Usage: tprog [OPTIONS]\n\nA program for tests.\n", 44);
-    assert_non_null(strstr(r->out, "  -p, --port N                port to listen on [default: 6379]\n"));
+    assert_non_null(
+        strstr(r->out, "  -p, --port N                port to listen on [default: 6379]\n"));
     assert_non_null(strstr(r->out, "  -l, --listen ADDR           listen address (repeatable) "
                                    "[default: 127.0.0.1]\n"));
     assert_non_null(strstr(r->out, "      --log-level LEVEL"));
@@ -269,8 +294,7 @@ static void test_test_config(void **state)
     path = write_file("port: 10\nprot: 1\n");
     start(r, &spec, ARGV("--test-config", "--config", path));
     assert_int_equal(r->rc, 1);
-    snprintf(want, sizeof(want), "tprog: %s:2:1: prot: unknown key (did you mean 'port'?)\n",
-             path);
+    snprintf(want, sizeof(want), "tprog: %s:2:1: prot: unknown key (did you mean 'port'?)\n", path);
     assert_string_equal(r->err, want);
     assert_string_equal(r->out, "");
     pk_cli_release(&r->cli);
@@ -280,9 +304,11 @@ static void test_test_config(void **state)
 
 static void test_positional(void **state)
 {
-    static const struct pk_cli_spec pos = {
-        .prog = "tprog", .synopsis = "[OPTIONS] CMD...", .about = "x", .keys = keys,
-        .positional = true};
+    static const struct pk_cli_spec pos = {.prog = "tprog",
+                                           .synopsis = "[OPTIONS] CMD...",
+                                           .about = "x",
+                                           .keys = keys,
+                                           .positional = true};
     struct run *r = malloc(sizeof(*r));
     char *argv[] = {"tprog", "-v", "run", "-p", "1", NULL};
     (void)state;
@@ -336,8 +362,8 @@ static void test_reserved_short_flag(void **state)
         {.name = "count", .short_flag = 'c', .type = PK_CONF_INT, .offset = 0, .help = "n"},
         {.name = NULL},
     };
-    static const struct pk_cli_spec s = {.prog = "tprog", .synopsis = "", .about = "",
-                                         .keys = clash};
+    static const struct pk_cli_spec s = {
+        .prog = "tprog", .synopsis = "", .about = "", .keys = clash};
     struct run *r = malloc(sizeof(*r));
     (void)state;
 
@@ -351,10 +377,10 @@ static void test_reserved_short_flag(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_run),     cmocka_unit_test(test_flag_forms),
-        cmocka_unit_test(test_usage_errors),     cmocka_unit_test(test_help_and_version),
-        cmocka_unit_test(test_file_then_flags),  cmocka_unit_test(test_test_config),
-        cmocka_unit_test(test_positional),       cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_defaults_run),        cmocka_unit_test(test_flag_forms),
+        cmocka_unit_test(test_usage_errors),        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_file_then_flags),     cmocka_unit_test(test_test_config),
+        cmocka_unit_test(test_positional),          cmocka_unit_test(test_reload),
         cmocka_unit_test(test_reserved_short_flag),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -121,28 +121,67 @@ static const struct pk_conf_custom sources_type = {sources_from_text, sources_fr
 static const char *const modes[] = {"pinned", "multiplex", NULL};
 
 static const struct pk_conf_key keys[] = {
-    {.name = "verbose", .short_flag = 'v', .type = PK_CONF_BOOL,
-     .offset = offsetof(struct tconf, verbose), .def = "false", .help = "say more"},
-    {.name = "port", .short_flag = 'p', .type = PK_CONF_INT, .offset = offsetof(struct tconf, port),
-     .def = "6379", .min = 1, .max = 65535, .help = "port"},
-    {.name = "buffer", .type = PK_CONF_SIZE, .offset = offsetof(struct tconf, buffer),
-     .def = "8MiB", .help = "buffer"},
-    {.name = "timeout", .type = PK_CONF_DURATION, .offset = offsetof(struct tconf, timeout_ms),
-     .def = "1.5s", .help = "timeout"},
-    {.name = "name", .type = PK_CONF_STRING, .offset = offsetof(struct tconf, name),
+    {.name = "verbose",
+     .short_flag = 'v',
+     .type = PK_CONF_BOOL,
+     .offset = offsetof(struct tconf, verbose),
+     .def = "false",
+     .help = "say more"},
+    {.name = "port",
+     .short_flag = 'p',
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct tconf, port),
+     .def = "6379",
+     .min = 1,
+     .max = 65535,
+     .help = "port"},
+    {.name = "buffer",
+     .type = PK_CONF_SIZE,
+     .offset = offsetof(struct tconf, buffer),
+     .def = "8MiB",
+     .help = "buffer"},
+    {.name = "timeout",
+     .type = PK_CONF_DURATION,
+     .offset = offsetof(struct tconf, timeout_ms),
+     .def = "1.5s",
+     .help = "timeout"},
+    {.name = "name",
+     .type = PK_CONF_STRING,
+     .offset = offsetof(struct tconf, name),
      .help = "name"},
-    {.name = "listen", .short_flag = 'l', .type = PK_CONF_LIST,
-     .offset = offsetof(struct tconf, listen), .def = "127.0.0.1:6379", .help = "listen"},
-    {.name = "mode", .type = PK_CONF_ENUM, .offset = offsetof(struct tconf, mode),
-     .def = "pinned", .choices = modes, .help = "mode"},
-    {.name = "web.listen-address", .type = PK_CONF_STRING,
-     .offset = offsetof(struct tconf, web_listen), .def = ":9100", .help = "web"},
-    {.name = "web.port", .type = PK_CONF_INT, .offset = offsetof(struct tconf, web_port),
-     .def = "0", .help = "web port"},
-    {.name = "sources", .type = PK_CONF_CUSTOM, .offset = offsetof(struct tconf, sources),
-     .custom = &sources_type, .flags = PK_CONF_FILE_ONLY, .help = "sources"},
-    {.name = "secret", .type = PK_CONF_STRING, .offset = offsetof(struct tconf, secret),
-     .flags = PK_CONF_FLAG_ONLY, .help = "secret"},
+    {.name = "listen",
+     .short_flag = 'l',
+     .type = PK_CONF_LIST,
+     .offset = offsetof(struct tconf, listen),
+     .def = "127.0.0.1:6379",
+     .help = "listen"},
+    {.name = "mode",
+     .type = PK_CONF_ENUM,
+     .offset = offsetof(struct tconf, mode),
+     .def = "pinned",
+     .choices = modes,
+     .help = "mode"},
+    {.name = "web.listen-address",
+     .type = PK_CONF_STRING,
+     .offset = offsetof(struct tconf, web_listen),
+     .def = ":9100",
+     .help = "web"},
+    {.name = "web.port",
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct tconf, web_port),
+     .def = "0",
+     .help = "web port"},
+    {.name = "sources",
+     .type = PK_CONF_CUSTOM,
+     .offset = offsetof(struct tconf, sources),
+     .custom = &sources_type,
+     .flags = PK_CONF_FILE_ONLY,
+     .help = "sources"},
+    {.name = "secret",
+     .type = PK_CONF_STRING,
+     .offset = offsetof(struct tconf, secret),
+     .flags = PK_CONF_FLAG_ONLY,
+     .help = "secret"},
     {.name = NULL},
 };
 
@@ -175,8 +214,8 @@ static void render(const struct tconf *t, const char *key, char *out, size_t out
         size_t n = 0;
         out[0] = '\0';
         for (size_t i = 0; i < t->sources.n; i++) {
-            n += (size_t)snprintf(out + n, outsz - n, "%s%s=%s", i ? "," : "",
-                                  t->sources.v[i].name, t->sources.v[i].url);
+            n += (size_t)snprintf(out + n, outsz - n, "%s%s=%s", i ? "," : "", t->sources.v[i].name,
+                                  t->sources.v[i].url);
         }
     } else {
         fail_msg("no renderer for %s", key);
@@ -284,9 +323,11 @@ static const struct {
     const char *err;
 } bad[] = {
     {"port: 0", "t.yaml:1:7: port: invalid value '0': expected a whole number from 1 to 65535"},
-    {"port: 65536", "t.yaml:1:7: port: invalid value '65536': expected a whole number from 1 to 65535"},
+    {"port: 65536",
+     "t.yaml:1:7: port: invalid value '65536': expected a whole number from 1 to 65535"},
     {"port: x", "t.yaml:1:7: port: invalid value 'x': expected a whole number from 1 to 65535"},
-    {"port: 12abc", "t.yaml:1:7: port: invalid value '12abc': expected a whole number from 1 to 65535"},
+    {"port: 12abc",
+     "t.yaml:1:7: port: invalid value '12abc': expected a whole number from 1 to 65535"},
     {"port: 99999999999999999999",
      "t.yaml:1:7: port: invalid value '99999999999999999999': expected a whole number from 1 "
      "to 65535"},
@@ -298,13 +339,14 @@ static const struct {
      "t.yaml:1:9: buffer: invalid value '8 MiB': expected a size such as 512, 64KiB, 8MiB or 1GB"},
     {"buffer: -1",
      "t.yaml:1:9: buffer: invalid value '-1': expected a size such as 512, 64KiB, 8MiB or 1GB"},
-    {"buffer: 99999999999TiB", "t.yaml:1:9: buffer: invalid value '99999999999TiB': size too large"},
-    {"timeout: 5x",
-     "t.yaml:1:10: timeout: invalid value '5x': expected a duration such as 250ms, 5s, 1m30s or 2h"},
+    {"buffer: 99999999999TiB",
+     "t.yaml:1:9: buffer: invalid value '99999999999TiB': size too large"},
+    {"timeout: 5x", "t.yaml:1:10: timeout: invalid value '5x': expected a duration such as 250ms, "
+                    "5s, 1m30s or 2h"},
     {"timeout: s",
      "t.yaml:1:10: timeout: invalid value 's': expected a duration such as 250ms, 5s, 1m30s or 2h"},
-    {"timeout: 1s5",
-     "t.yaml:1:10: timeout: invalid value '1s5': expected a duration such as 250ms, 5s, 1m30s or 2h"},
+    {"timeout: 1s5", "t.yaml:1:10: timeout: invalid value '1s5': expected a duration such as "
+                     "250ms, 5s, 1m30s or 2h"},
     {"timeout: 99999999h", "t.yaml:1:10: timeout: invalid value '99999999h': duration too long"},
     {"mode: fast", "t.yaml:1:7: mode: invalid value 'fast': expected one of pinned, multiplex"},
     {"listen: {a: b}", "t.yaml:1:9: listen: expected a list, got a mapping"},
@@ -323,10 +365,13 @@ static const struct {
     {"just text", "t.yaml:1:1: expected a mapping of keys, got a scalar"},
     {"? [a]\n: 1\n", "t.yaml:1:3: a key must be a plain name, not a list"},
     {"port: 1\n---\nport: 2\n", "t.yaml:3:1: only one YAML document is allowed"},
-    {"port: [1\n", "t.yaml:2:1: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence"},
-    {"port: 1\n bad: 2\n", "t.yaml:2:5: YAML syntax error: mapping values are not allowed in this context"},
+    {"port: [1\n", "t.yaml:2:1: YAML syntax error: did not find expected ',' or ']' while parsing "
+                   "a flow sequence"},
+    {"port: 1\n bad: 2\n",
+     "t.yaml:2:5: YAML syntax error: mapping values are not allowed in this context"},
     {"a: *nope", "t.yaml:1:4: YAML syntax error: found undefined alias"},
-    {"\tport: 1", "t.yaml:1:1: YAML syntax error: found character that cannot start any token while scanning for the next token"},
+    {"\tport: 1", "t.yaml:1:1: YAML syntax error: found character that cannot start any token "
+                  "while scanning for the next token"},
     {"sources: [{name: a}]", "t.yaml:1:11: sources: needs name and url"},
     {"sources: 3", "t.yaml:1:10: sources: expected a list of sources"},
     {"name: \"\\xff\"", NULL}, /* a YAML escape for U+00FF: fine, see good[] */
@@ -379,7 +424,8 @@ static void test_flags_replace_and_append(void **state)
     assert_int_equal(pk_conf_set(&c, s, k, "11", false), 0);
     assert_int_equal(t.port, 11);
     assert_int_equal(pk_conf_set(&c, s, k, "0", false), -1);
-    assert_string_equal(c.err, "--port: invalid value '0': expected a whole number from 1 to 65535");
+    assert_string_equal(c.err,
+                        "--port: invalid value '0': expected a whole number from 1 to 65535");
     assert_int_equal(t.port, 11); /* a rejected value leaves the old one */
     pk_conf_release(&c);
 }
@@ -403,7 +449,10 @@ static void test_custom_flag_errors(void **state)
 static void test_required(void **state)
 {
     static const struct pk_conf_key req[] = {
-        {.name = "upstream", .type = PK_CONF_STRING, .offset = 0, .flags = PK_CONF_REQUIRED,
+        {.name = "upstream",
+         .type = PK_CONF_STRING,
+         .offset = 0,
+         .flags = PK_CONF_REQUIRED,
          .help = "where"},
         {.name = NULL},
     };
