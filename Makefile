@@ -50,8 +50,10 @@ endif
 
 YAML_CFLAGS := $(shell pkg-config --cflags yaml-0.1 2>/dev/null)
 YAML_LIBS := $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
+EVENT_CFLAGS := $(shell pkg-config --cflags libevent_core 2>/dev/null)
+EVENT_LIBS := $(shell pkg-config --libs libevent_core 2>/dev/null || echo -levent_core)
 
-ALL_CPPFLAGS := -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(CPPFLAGS)
+ALL_CPPFLAGS := -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(EVENT_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS)
 
@@ -115,7 +117,22 @@ $(BINDIR)/pause: pause/pause.c $(FLAGS_STAMP) $(REV_STAMP)
 	$(PAUSE_BUILD_CC) -D_GNU_SOURCE -DPODKIT_VERSION='"$(VERSION)"' \
 		-DPODKIT_GIT_REV='"$(GIT_REV)"' $(PAUSE_FLAGS) $< -o $@
 
-BINS := $(BINDIR)/pause
+# ---- shim/: podshim. Everything but main.c goes into an archive the tests link. ----------
+SHIM_SRC := $(filter-out shim/main.c,$(wildcard shim/*.c))
+SHIM_A := $(BUILD)/shim/libshim.a
+SHIM_LIBS := $(EVENT_LIBS) $(YAML_LIBS)
+
+$(SHIM_A): $(SHIM_SRC:%.c=$(BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BINDIR)/podshim: $(BUILD)/shim/main.o $(SHIM_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(SHIM_LIBS)
+
+BINS := $(BINDIR)/pause $(if $(wildcard shim/main.c),$(BINDIR)/podshim)
+# The archives of every binary's modules, for the unit tests.
+MODULE_A := $(if $(SHIM_SRC),$(SHIM_A))
 
 all: $(BINS)
 
@@ -124,9 +141,10 @@ all: $(BINS)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB_A)
+$(BUILD)/tests/unit/%.o: ALL_CPPFLAGS += -Ishim
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(MODULE_A) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ -lcmocka $(LIB_LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ -lcmocka $(SHIM_LIBS)
 
 deps:
 	@sh mk/deps.sh build test
@@ -152,12 +170,12 @@ test-e2e: deps
 # ---- fuzzing: libFuzzer with clang, sources compiled afresh with ASan+UBSan ------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(WARN) \
+FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -Ishim $(YAML_CFLAGS) $(EVENT_CFLAGS) $(WARN) \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SHIM_SRC) $(wildcard lib/*.h shim/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) -o $@ $(LIB_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) $(SHIM_SRC) -o $@ $(SHIM_LIBS)
 
 fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)

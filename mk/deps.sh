@@ -6,7 +6,7 @@
 # Not root: prints the exact command to run and exits 1.
 set -eu
 
-pkgs_build="gcc make pkg-config libc6-dev libyaml-dev musl-tools"
+pkgs_build="gcc make pkg-config libc6-dev libyaml-dev libevent-dev musl-tools"
 pkgs_test="libcmocka-dev bats procps util-linux coreutils"
 pkgs_fuzz="clang libclang-rt-dev"
 pkgs_bench="tini catatonit procps"
