@@ -100,10 +100,16 @@ void pk_cli_help(const struct pk_cli_spec *spec, FILE *out)
 
     fprintf(out, "Usage: %s %s\n\n%s\n\nOptions:\n", spec->prog, spec->synopsis, spec->about);
     help_keys(out, spec->keys);
+    if (spec->more_keys != NULL) {
+        help_keys(out, spec->more_keys);
+    }
     help_keys(out, common_keys);
     for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
-        help_line(out, builtin[i].short_flag, builtin[i].name, builtin[i].metavar, builtin[i].help,
-                  NULL, false);
+        char letter = builtin[i].short_flag;
+        if (letter == 'c' && spec->config_long_only) {
+            letter = 0;
+        }
+        help_line(out, letter, builtin[i].name, builtin[i].metavar, builtin[i].help, NULL, false);
     }
     for (const struct pk_conf_key *k = spec->keys; k->name != NULL; k++) {
         if (k->flags & PK_CONF_FILE_ONLY) {
@@ -286,6 +292,11 @@ static int parse_argv(struct pk_cli *cli)
 {
     int i;
 
+    cli->args = calloc((size_t)cli->argc + 1, sizeof(*cli->args));
+    if (cli->args == NULL) {
+        fprintf(stderr, "%s: out of memory\n", cli->spec->prog);
+        return 1;
+    }
     for (i = 1; i < cli->argc; i++) {
         const char *arg = cli->argv[i];
         int rc;
@@ -295,6 +306,10 @@ static int parse_argv(struct pk_cli *cli)
             break;
         }
         if (arg[0] != '-' || arg[1] == '\0') {
+            if (cli->spec->interleaved) {
+                cli->args[cli->nargs++] = cli->argv[i];
+                continue;
+            }
             if (!cli->spec->positional) {
                 return usage_error(cli->spec, "unexpected argument", arg);
             }
@@ -305,21 +320,34 @@ static int parse_argv(struct pk_cli *cli)
             return rc;
         }
     }
-    if (i < cli->argc && !cli->spec->positional) {
+    if (i < cli->argc && !cli->spec->positional && !cli->spec->interleaved) {
         return usage_error(cli->spec, "unexpected argument", cli->argv[i]);
     }
     cli->first_arg = i;
+    cli->args_dashdash = cli->nargs;
+    while (cli->spec->interleaved && i < cli->argc) {
+        cli->args[cli->nargs++] = cli->argv[i++];
+    }
     return NEXT;
 }
 
-/* Builds conf over the two tables: defaults, the file, then the flags in argv order (a
+/* Adds the common keys, then the binary's table(s), to conf. */
+static int add_tables(struct pk_conf *conf, const struct pk_cli_spec *spec,
+                      struct pk_cli_common *common, void *base)
+{
+    if (pk_conf_add(conf, common_keys, common) < 0 || pk_conf_add(conf, spec->keys, base) < 0) {
+        return -1;
+    }
+    return spec->more_keys != NULL ? pk_conf_add(conf, spec->more_keys, base) : 0;
+}
+
+/* Builds conf over the tables: defaults, the file, then the flags in argv order (a
  * list flag replaces the file's list the first time and appends after that). */
 static int build(const struct pk_cli *cli, struct pk_conf *conf, struct pk_cli_common *common,
                  void *base)
 {
     pk_conf_init(conf);
-    if (pk_conf_add(conf, common_keys, common) < 0 ||
-        pk_conf_add(conf, cli->spec->keys, base) < 0) {
+    if (add_tables(conf, cli->spec, common, base) < 0) {
         return -1;
     }
     if (cli->config_path != NULL && pk_conf_load_file(conf, cli->config_path) < 0) {
@@ -352,16 +380,19 @@ int pk_cli_start(struct pk_cli *cli, const struct pk_cli_spec *spec, void *base,
 
     /* Tables first, so that parsing can look flags up; defaults are set on the way. */
     pk_conf_init(&cli->conf);
-    if (pk_conf_add(&cli->conf, common_keys, &cli->common) < 0 ||
-        pk_conf_add(&cli->conf, spec->keys, base) < 0) {
+    if (add_tables(&cli->conf, spec, &cli->common, base) < 0) {
         fprintf(stderr, "%s: %s\n", spec->prog, cli->conf.err);
         return 1;
     }
-    for (const struct pk_conf_key *k = spec->keys; k->name != NULL; k++) {
-        if (k->short_flag != 0 && strchr(RESERVED_SHORT, k->short_flag) != NULL) {
-            fprintf(stderr, "%s: key %s: short flag -%c is reserved\n", spec->prog, k->name,
-                    k->short_flag);
-            return 1;
+    const struct pk_conf_key *tables[] = {spec->keys, spec->more_keys};
+    for (size_t t = 0; t < 2; t++) {
+        for (const struct pk_conf_key *k = tables[t]; k != NULL && k->name != NULL; k++) {
+            if (k->short_flag != 0 && strchr(RESERVED_SHORT, k->short_flag) != NULL &&
+                !(k->short_flag == 'c' && spec->config_long_only)) {
+                fprintf(stderr, "%s: key %s: short flag -%c is reserved\n", spec->prog, k->name,
+                        k->short_flag);
+                return 1;
+            }
         }
     }
     rc = parse_argv(cli);
@@ -402,6 +433,9 @@ int pk_cli_reload(const struct pk_cli *cli, struct pk_conf *fresh_conf, void *fr
 void pk_cli_release(struct pk_cli *cli)
 {
     pk_conf_release(&cli->conf);
+    free(cli->args);
+    cli->args = NULL;
+    cli->nargs = 0;
     free(cli->flags);
     cli->flags = NULL;
     cli->nflags = 0;

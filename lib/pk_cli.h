@@ -9,12 +9,17 @@
 
 /* What a binary tells the common command line about itself. All pointers are static. */
 struct pk_cli_spec {
-    const char *prog;                 /* name in usage lines and messages */
-    const char *synopsis;             /* after the name in "Usage:", e.g. "[OPTIONS]" */
-    const char *about;                /* what it does: printed by --help, may span lines */
-    const struct pk_conf_key *keys;   /* the binary's table; every key is a flag and a YAML key */
-    const char *epilog;               /* more --help text at the end, or NULL */
-    bool positional;                  /* accepts arguments; the first one ends the options */
+    const char *prog;               /* name in usage lines and messages */
+    const char *synopsis;           /* after the name in "Usage:", e.g. "[OPTIONS]" */
+    const char *about;              /* what it does: printed by --help, may span lines */
+    const struct pk_conf_key *keys; /* the binary's table; every key is a flag and a YAML key */
+    const struct pk_conf_key *more_keys; /* a second table into the same struct, or NULL
+                                          * (a subcommand's keys beside the global ones) */
+    bool config_long_only; /* -c is the binary's (kubectl's -c CONTAINER): only --config */
+    const char *epilog;    /* more --help text at the end, or NULL */
+    bool positional;       /* accepts arguments; the first one ends the options */
+    bool interleaved;      /* accepts arguments anywhere among the options (kubectl style), in
+                            * cli->args; "--" ends the options and args_dashdash marks it */
     void (*version_extra)(FILE *out); /* prints more library version lines for -V, or NULL */
 };
 
@@ -39,6 +44,9 @@ struct pk_cli {
     const char *config_path; /* -c FILE (borrowed from argv), or NULL */
     bool test_config;        /* -t: validate and exit */
     int first_arg;           /* argv index of the first positional argument; argc if none */
+    char **args;             /* interleaved: the arguments in order (owned array) */
+    int nargs;
+    int args_dashdash; /* interleaved: args before "--" (nargs when there is none) */
     struct pk_cli_common common;
     struct pk_cli_flag *flags; /* owned; in argv order */
     size_t nflags;

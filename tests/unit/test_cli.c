@@ -322,6 +322,29 @@ static void test_positional(void **state)
     free(r);
 }
 
+static void test_interleaved(void **state)
+{
+    static const struct pk_cli_spec il = {
+        .prog = "tprog", .synopsis = "CMD [ARGS]", .about = "x", .keys = keys, .interleaved = true};
+    struct run *r = malloc(sizeof(*r));
+    char *argv[] = {"tprog", "get", "-v", "pod", "-p", "1", "--", "sh", "-c", "x", NULL};
+    (void)state;
+
+    start(r, &il, argv);
+    assert_int_equal(r->rc, PK_CLI_RUN);
+    assert_true(r->t.verbose);
+    assert_int_equal(r->t.port, 1); /* options after arguments still count */
+    assert_int_equal(r->cli.nargs, 5);
+    assert_int_equal(r->cli.args_dashdash, 2);
+    assert_string_equal(r->cli.args[0], "get");
+    assert_string_equal(r->cli.args[1], "pod");
+    assert_string_equal(r->cli.args[2], "sh");
+    assert_string_equal(r->cli.args[3], "-c");
+    assert_string_equal(r->cli.args[4], "x");
+    pk_cli_release(&r->cli);
+    free(r);
+}
+
 static void test_reload(void **state)
 {
     struct run *r = malloc(sizeof(*r));
@@ -377,11 +400,11 @@ static void test_reserved_short_flag(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults_run),        cmocka_unit_test(test_flag_forms),
-        cmocka_unit_test(test_usage_errors),        cmocka_unit_test(test_help_and_version),
-        cmocka_unit_test(test_file_then_flags),     cmocka_unit_test(test_test_config),
-        cmocka_unit_test(test_positional),          cmocka_unit_test(test_reload),
-        cmocka_unit_test(test_reserved_short_flag),
+        cmocka_unit_test(test_defaults_run),    cmocka_unit_test(test_flag_forms),
+        cmocka_unit_test(test_usage_errors),    cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_file_then_flags), cmocka_unit_test(test_test_config),
+        cmocka_unit_test(test_positional),      cmocka_unit_test(test_interleaved),
+        cmocka_unit_test(test_reload),          cmocka_unit_test(test_reserved_short_flag),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
