@@ -1,0 +1,226 @@
+/* shim_manifest_int.h — private to shim_manifest*.c: the parse context, field tables and the
+ * helpers that walk libyaml documents by schema. */
+#ifndef SHIM_MANIFEST_INT_H
+#define SHIM_MANIFEST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "shim_arena.h"
+#include "shim_manifest.h"
+
+#define SHIM_MF_PATH_MAX 256                /* a longer field path is cut in messages */
+#define SHIM_MF_ARENA_CAP (256u << 20)      /* memory one manifest may take */
+#define SHIM_MF_NODES_BASE 10000            /* node visits allowed beyond 2 per byte */
+#define SHIM_MF_CONTAINERS_MAX 1000         /* per list: initContainers, containers */
+#define SHIM_MF_VOLUMES_MAX 1000
+#define SHIM_MF_ENV_MAX 10000               /* env entries per container */
+#define SHIM_MF_LIST_MAX 10000              /* any other list */
+#define SHIM_MF_DATA_MAX (1024 * 1024)      /* bytes of keys and values per ConfigMap/Secret */
+#define SHIM_MF_ANNOTATIONS_MAX (256 * 1024) /* bytes of annotation keys and values */
+
+/* The kind of the document being walked. */
+enum shim_mf_kind {
+    SHIM_MF_POD,
+    SHIM_MF_CONFIGMAP,
+    SHIM_MF_SECRET,
+};
+
+/* Strings already seen, each with a number (an index): duplicate checks in O(1). */
+struct shim_mf_set {
+    const char **keys;
+    size_t *vals;
+    size_t cap, n; /* cap is 0 or a power of two */
+};
+
+/* The metadata every kind shares; copied into the Pod, ConfigMap or Secret. */
+struct shim_mf_meta {
+    char *name;
+    char *namespace;
+    char *uid;
+    struct shim_kv *labels;
+    size_t nlabels;
+    struct shim_kv *annotations;
+    size_t nannotations;
+};
+
+/* One parse: where errors and notes go, what is being built, and the limits. */
+struct shim_mf {
+    const char *file; /* the manifest's name, in the arena */
+    const char *data; /* the whole input, for reader errors that give a byte offset */
+    size_t len;
+    struct shim_arena *arena;
+    struct shim_manifest *m;
+    char *err; /* the caller's buffer; the first error is kept */
+    size_t errsz;
+    bool failed;
+    size_t budget;              /* node visits left: aliases must not blow the walk up */
+    size_t notes_cap, configmaps_cap, secrets_cap;
+    yaml_document_t *doc;       /* the document being walked */
+    char **scalars;             /* per node of doc: its text in the arena, once copied */
+    size_t nscalars;
+    enum shim_mf_kind kind;     /* of doc */
+    /* While the Pod is walked. */
+    struct shim_pod *pod;
+    struct shim_mf_set ctr_names; /* names of init and app containers */
+    struct shim_mf_set host_ports;  /* "hostIP/protocol/port" of app containers */
+    struct shim_mf_set port_names;  /* of the container being walked */
+    struct shim_mf_set mount_paths; /* likewise */
+    bool init;                      /* walking initContainers */
+    int nsources;                 /* sources seen in a volume, valueFrom or envFrom */
+};
+
+/* How a field of a mapping is read. */
+enum shim_mf_type {
+    SHIM_MF_STRING,  /* char * at off; checked by .check or .choices when set */
+    SHIM_MF_BOOL,    /* bool at off */
+    SHIM_MF_INT,     /* int at off, from .min to .max */
+    SHIM_MF_INT64,   /* long long at off, from .min to .max */
+    SHIM_MF_STRLIST, /* char ** (NULL-terminated) at off, its count (size_t) at off2 */
+    SHIM_MF_FUNC,    /* .fn reads it */
+    SHIM_MF_DONE,    /* read before the walk (only checked for duplicates) */
+    SHIM_MF_NOTE,    /* accepted without effect (.why); .fn, when set, checks it first */
+    SHIM_MF_UNSUPPORTED,       /* a Kubernetes field podshim does not support yet */
+    SHIM_MF_UNSUPPORTED_EMPTY, /* the same, but an empty {} or [] is a note */
+    SHIM_MF_UNSUPPORTED_FALSE, /* the same, but false (the default) is a note */
+};
+
+struct shim_mf;
+
+/* Reads the value of a FUNC (or checks a NOTE) field; obj is the walk's object plus the
+ * row's off. */
+typedef int (*shim_mf_fn)(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                          const char *path);
+
+/* Checks a string: 0 when fine, -1 with why filled (without the value) when not, -2 when it
+ * is empty and may not be ("required value"). */
+typedef int (*shim_mf_check)(const char *s, char *why, size_t whysz);
+
+/* One row of a mapping's schema; a table ends with a row whose name is NULL. At most 64
+ * rows, so that the fields seen fit a bit mask. */
+struct shim_mf_field {
+    const char *name;
+    enum shim_mf_type type;
+    size_t off, off2;
+    long long min, max;
+    bool octal;                  /* INT: show the range in octal (file modes) */
+    const char *const *choices;  /* STRING: the allowed values, NULL-terminated */
+    shim_mf_check check;         /* STRING */
+    shim_mf_fn fn;               /* FUNC, NOTE */
+    const char *why;             /* NOTE and the notes of UNSUPPORTED_* */
+};
+
+/* ---- shim_manifest_util.c: errors, notes, memory, nodes, the walk ---------------------- */
+
+int shim_mf_fail(struct shim_mf *c, const yaml_node_t *node, const char *path, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+int shim_mf_fail_mark(struct shim_mf *c, const struct shim_mark *mark, const char *path,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int shim_mf_note(struct shim_mf *c, const yaml_node_t *node, const char *path, const char *why);
+int shim_mf_note_mark(struct shim_mf *c, const struct shim_mark *mark, const char *path,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int shim_mf_syntax_error(struct shim_mf *c, const yaml_parser_t *parser);
+int shim_mf_oom(struct shim_mf *c);
+const char *shim_mf_shown(const char *s, char *buf, size_t bufsz);
+void shim_mf_clean(char *s);
+
+void *shim_mf_array(struct shim_mf *c, size_t n, size_t size);
+char *shim_mf_strdup(struct shim_mf *c, const char *s);
+int shim_mf_grow(struct shim_mf *c, void **v, size_t *cap, size_t n, size_t size);
+
+void shim_mf_join(char *buf, size_t bufsz, const char *parent, const char *field);
+void shim_mf_index(char *buf, size_t bufsz, const char *parent, size_t i);
+void shim_mf_key(char *buf, size_t bufsz, const char *parent, const char *key);
+
+struct shim_mark shim_mf_mark(const struct shim_mf *c, const yaml_node_t *node);
+yaml_node_t *shim_mf_node(struct shim_mf *c, int index);
+bool shim_mf_is_null(const yaml_node_t *n);
+bool shim_mf_is_empty(const yaml_node_t *n);
+int shim_mf_tick(struct shim_mf *c, const yaml_node_t *node, const char *path);
+int shim_mf_expect(struct shim_mf *c, const yaml_node_t *node, const char *path,
+                   const char *expected);
+int shim_mf_seq(struct shim_mf *c, const yaml_node_t *node, const char *path, size_t max,
+                size_t *n);
+yaml_node_t *shim_mf_item(struct shim_mf *c, const yaml_node_t *seq, size_t i, const char *path);
+yaml_node_t *shim_mf_get(struct shim_mf *c, const yaml_node_t *map, const char *field,
+                         yaml_node_t **key);
+
+int shim_mf_string(struct shim_mf *c, const yaml_node_t *node, const char *path, char **out);
+int shim_mf_bytes(struct shim_mf *c, const yaml_node_t *node, const char *path, char **out,
+                  size_t *len);
+int shim_mf_bool(struct shim_mf *c, const yaml_node_t *node, const char *path, bool *out);
+int shim_mf_int(struct shim_mf *c, const yaml_node_t *node, const char *path, long long min,
+                long long max, bool octal, long long *out);
+int shim_mf_checked(struct shim_mf *c, shim_mf_check check, const yaml_node_t *node,
+                    const char *path, const char *s);
+int shim_mf_choice(struct shim_mf *c, const yaml_node_t *node, const char *path,
+                   const char *const *choices, const char *s);
+int shim_mf_required(struct shim_mf *c, const void *field, yaml_node_t *map, const char *path,
+                     const char *name);
+int shim_mf_strlist(struct shim_mf *c, const yaml_node_t *node, const char *path,
+                    shim_mf_check check, char ***out, size_t *n);
+int shim_mf_walk(struct shim_mf *c, yaml_node_t *map, const char *path,
+                 const struct shim_mf_field *fields, void *obj, uint64_t *given);
+int shim_mf_is_bool(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                    const char *path);
+int shim_mf_is_string(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                      const char *path);
+
+int shim_mf_set_add(struct shim_mf *c, struct shim_mf_set *s, const char *key, size_t val,
+                    size_t *old);
+
+/* ---- shim_manifest_check.c: the API server's value checks ------------------------------ */
+
+int shim_mf_check_label(const char *s, char *why, size_t whysz);
+int shim_mf_check_subdomain(const char *s, char *why, size_t whysz);
+int shim_mf_check_port_name(const char *s, char *why, size_t whysz);
+int shim_mf_check_ip(const char *s, char *why, size_t whysz);
+int shim_mf_check_env_name(const char *s, char *why, size_t whysz);
+int shim_mf_check_config_key(const char *s, char *why, size_t whysz);
+int shim_mf_check_qualified_name(const char *s, char *why, size_t whysz);
+int shim_mf_check_label_value(const char *s, char *why, size_t whysz);
+int shim_mf_check_mount_path(const char *s, char *why, size_t whysz);
+int shim_mf_check_relative_path(const char *s, char *why, size_t whysz);
+int shim_mf_check_item_path(const char *s, char *why, size_t whysz);
+int shim_mf_check_host_path(const char *s, char *why, size_t whysz);
+int shim_mf_check_uid(const char *s, char *why, size_t whysz);
+int shim_mf_check_image(const char *s, char *why, size_t whysz);
+int shim_mf_parse_int(const char *s, long long *out);
+int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz);
+int shim_mf_base64(const char *in, size_t len, unsigned char *out, size_t *outlen, size_t *bad);
+size_t shim_mf_distance(const char *a, const char *b, size_t limit);
+
+/* ---- the kinds and their parts --------------------------------------------------------- */
+
+int shim_mf_meta(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                 const char *path);
+int shim_mf_containers(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                       const char *path);
+int shim_mf_volumes(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                    const char *path);
+int shim_mf_host_aliases(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                         const char *path);
+int shim_mf_configmap(struct shim_mf *c, yaml_node_t *root);
+int shim_mf_need_name(struct shim_mf *c, yaml_node_t *root, const struct shim_mf_meta *meta,
+                      struct shim_mark *mark);
+
+/* How shim_mf_strmap reads a mapping of strings (labels, annotations, data). */
+struct shim_mf_map {
+    shim_mf_check key_check;
+    shim_mf_check value_check;
+    bool bytes;                /* values may hold NUL bytes */
+    bool base64;               /* values are base64, kept decoded */
+    size_t *total;             /* bytes of keys and values so far; NULL: no limit */
+    size_t max_total;
+    struct shim_mf_set *set;   /* shared by the maps of one object; NULL: its own */
+    size_t id;                 /* this map's number in set */
+    const char *const *names;  /* the names of the maps sharing set, by id */
+};
+
+int shim_mf_strmap(struct shim_mf *c, const yaml_node_t *node, const char *path,
+                   const struct shim_mf_map *how, struct shim_kv **out, size_t *n);
+int shim_mf_secret(struct shim_mf *c, yaml_node_t *root);
+
+#endif

@@ -1,0 +1,783 @@
+/* shim_pod.c — the pod lifecycle: init containers in order, app containers with restart
+ * policies and CrashLoopBackOff, phases, CRI logs, graceful termination and teardown. */
+#include "shim_pod.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pk_log.h"
+#include "shim_env.h"
+#include "shim_portfwd.h"
+#include "shim_spawn.h"
+
+#define POD_IP "127.0.0.1" /* the pod has loopback only: its own address is localhost */
+#define READ_CHUNK 65536   /* per pipe per wakeup, so that one container cannot starve others */
+
+static void start_container(struct shim_ctr *c);
+static void advance(struct shim_podrt *p);
+
+const char *shim_phase_name(enum shim_phase phase)
+{
+    static const char *const names[] = {"Pending", "Running", "Succeeded", "Failed"};
+    return names[phase];
+}
+
+static void now_wall(struct timespec *ts)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_waiting(struct shim_ctr *c, const char *reason, const char *message)
+{
+    c->state = SHIM_WAITING;
+    snprintf(c->reason, sizeof(c->reason), "%s", reason);
+    snprintf(c->message, sizeof(c->message), "%s", message != NULL ? message : "");
+}
+
+/* ---- logs ------------------------------------------------------------------------------ */
+
+/* Reads once (up to READ_CHUNK) from one of the instance's pipes into its CRI log.
+ * Returns 1 after data, 0 when nothing is waiting, -1 when the stream ended (the pipe is
+ * closed then, and its partial line written whole). */
+static int read_once(struct shim_ctr *c, enum shim_stream stream)
+{
+    int *fd = stream == SHIM_STDOUT ? &c->out_fd : &c->err_fd;
+    struct event **ev = stream == SHIM_STDOUT ? &c->out_ev : &c->err_ev;
+    char buf[READ_CHUNK];
+    char err[256];
+    struct timespec now;
+    ssize_t n;
+
+    if (*fd < 0) {
+        return -1;
+    }
+    n = read(*fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return 0;
+    }
+    now_wall(&now);
+    if (n > 0) {
+        if (shim_crilog_feed(c->log, stream, buf, (size_t)n, &now, err, sizeof(err)) < 0) {
+            pk_log_warn("pod %s container %s: log: %s", c->pod->m->pod->name, c->spec->name, err);
+        }
+        return 1;
+    }
+    if (shim_crilog_eof(c->log, stream, &now, err, sizeof(err)) < 0) {
+        pk_log_warn("pod %s container %s: log: %s", c->pod->m->pod->name, c->spec->name, err);
+    }
+    event_free(*ev);
+    *ev = NULL;
+    close(*fd);
+    *fd = -1;
+    return -1;
+}
+
+static void on_output(evutil_socket_t fd, short what, void *arg)
+{
+    struct shim_ctr *c = arg;
+    (void)what;
+    read_once(c, fd == c->out_fd ? SHIM_STDOUT : SHIM_STDERR);
+}
+
+/* Drains what the current instance's pipes hold and closes them and its log (before a
+ * restart opens new ones, or at teardown). Whatever a leftover process writes later is
+ * not this instance's output. */
+static void close_instance(struct shim_ctr *c)
+{
+    enum shim_stream streams[] = {SHIM_STDOUT, SHIM_STDERR};
+
+    for (size_t i = 0; i < 2; i++) {
+        while (read_once(c, streams[i]) > 0) {
+        }
+        int *fd = streams[i] == SHIM_STDOUT ? &c->out_fd : &c->err_fd;
+        if (*fd >= 0) {
+            struct timespec now;
+            char err[256];
+            now_wall(&now);
+            shim_crilog_eof(c->log, streams[i], &now, err, sizeof(err));
+            event_free(streams[i] == SHIM_STDOUT ? c->out_ev : c->err_ev);
+            close(*fd);
+            *fd = -1;
+        }
+    }
+    c->out_ev = c->err_ev = NULL;
+    shim_crilog_destroy(c->log);
+    c->log = NULL;
+}
+
+/* Opens the log file of this instance and the pipes that feed it. */
+static int open_instance(struct shim_ctr *c, int wfds[2], char *err, size_t errsz)
+{
+    struct shim_podrt *p = c->pod;
+    char path[2048];
+    int out[2] = {-1, -1}, errp[2] = {-1, -1};
+    struct shim_crilog_config cfg = {.max_bytes = p->opts->log_max_bytes,
+                                     .max_files = p->opts->log_max_files};
+
+    snprintf(path, sizeof(path), "%s/%s/%d.log", p->log_dir, c->spec->name, c->restarts);
+    c->log = shim_crilog_create(path, &cfg, err, errsz);
+    if (c->log == NULL) {
+        return -1;
+    }
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        snprintf(err, errsz, "pipe2: %s", strerror(errno));
+        goto fail;
+    }
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    fcntl(errp[0], F_SETFL, O_NONBLOCK);
+    c->out_fd = out[0];
+    c->err_fd = errp[0];
+    c->out_ev = event_new(p->base, c->out_fd, EV_READ | EV_PERSIST, on_output, c);
+    c->err_ev = event_new(p->base, c->err_fd, EV_READ | EV_PERSIST, on_output, c);
+    if (c->out_ev == NULL || c->err_ev == NULL) {
+        snprintf(err, errsz, "out of memory");
+        close(out[1]);
+        close(errp[1]);
+        close_instance(c);
+        return -1;
+    }
+    event_add(c->out_ev, NULL);
+    event_add(c->err_ev, NULL);
+    wfds[0] = out[1];
+    wfds[1] = errp[1];
+    return 0;
+fail:
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0) {
+            close(out[i]);
+        }
+        if (errp[i] >= 0) {
+            close(errp[i]);
+        }
+    }
+    shim_crilog_destroy(c->log);
+    c->log = NULL;
+    return -1;
+}
+
+/* ---- starting and restarting ------------------------------------------------------------ */
+
+static void on_restart_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct shim_ctr *c = arg;
+    (void)fd;
+    (void)what;
+    if (!c->pod->terminating) {
+        start_container(c);
+        advance(c->pod);
+    }
+}
+
+/* A container that could not be created: recorded like kubelet's CreateContainerError
+ * (or StartError with the exit code of a command that cannot run). */
+static void creation_failed(struct shim_ctr *c, const char *reason, int exit_code, const char *msg)
+{
+    pk_log_warn("pod %s: container %s: %s", c->pod->m->pod->name, c->spec->name, msg);
+    if (c->pod->failure[0] == '\0') {
+        snprintf(c->pod->failure, sizeof(c->pod->failure), "container %s: %s", c->spec->name, msg);
+    }
+    c->state = SHIM_TERMINATED;
+    memset(&c->term, 0, sizeof(c->term));
+    c->term.set = true;
+    c->term.exit_code = exit_code != 0 ? exit_code : 128;
+    snprintf(c->term.reason, sizeof(c->term.reason), "%s", reason);
+    snprintf(c->term.message, sizeof(c->term.message), "%s", msg);
+    now_wall(&c->term.started);
+    c->term.finished = c->term.started;
+}
+
+static void report_started(struct shim_podrt *p);
+
+static void start_container(struct shim_ctr *c)
+{
+    struct shim_podrt *p = c->pod;
+    struct shim_env_pod ep = {p->hostname, POD_IP};
+    struct shim_bind *binds = NULL;
+    size_t nbinds = 0;
+    char err[512];
+    char **env = NULL, **argv = NULL;
+    int wfds[2] = {-1, -1};
+    int code = 0;
+
+    if (c->term.set) {
+        c->last = c->term;
+        memset(&c->term, 0, sizeof(c->term));
+    }
+    if (c->ever_started) {
+        c->restarts++; /* as the kubelet counts: when the next instance is made */
+    }
+    set_waiting(c, "ContainerCreating", NULL);
+    env = shim_env_build(p->m, c->spec, &ep, err, sizeof(err));
+    if (env == NULL || (argv = shim_argv_build(c->spec, env, err, sizeof(err))) == NULL ||
+        shim_volumes_binds(&p->volumes, c->spec, &binds, &nbinds, err, sizeof(err)) < 0) {
+        creation_failed(c, "CreateContainerConfigError", 0, err);
+        goto out;
+    }
+    if (open_instance(c, wfds, err, sizeof(err)) < 0) {
+        creation_failed(c, "CreateContainerError", 0, err);
+        goto out;
+    }
+    struct shim_spawn_spec spec = {
+        .sandbox = &p->sandbox,
+        .share_pid = p->m->pod->share_process_namespace,
+        .pause_path = p->opts->pause_path,
+        .pause_fd = p->pause_fd,
+        .argv = argv,
+        .envp = env,
+        .working_dir = c->spec->working_dir,
+        .binds = binds,
+        .nbinds = nbinds,
+        .stdout_fd = wfds[0],
+        .stderr_fd = wfds[1],
+    };
+    pid_t pid = shim_spawn(&spec, &code, err, sizeof(err));
+    close(wfds[0]);
+    close(wfds[1]);
+    if (pid < 0) {
+        close_instance(c);
+        creation_failed(c, "StartError", code, err);
+        goto out;
+    }
+    c->pid = pid;
+    c->ever_started = true;
+    c->state = SHIM_CRUNNING;
+    c->reason[0] = '\0';
+    c->message[0] = '\0';
+    now_wall(&c->started);
+    clock_gettime(CLOCK_MONOTONIC, &c->started_mono);
+    pk_log_info("pod %s: container %s started (pid %d)", p->m->pod->name, c->spec->name, (int)pid);
+out:
+    shim_binds_free(binds, nbinds);
+    shim_strv_free(argv);
+    shim_strv_free(env);
+}
+
+/* Whether a terminated container runs again under the pod's restart policy. */
+static bool wants_restart(const struct shim_ctr *c)
+{
+    enum shim_restart_policy rp = c->pod->m->pod->restart_policy;
+    bool failed = c->term.exit_code != 0;
+
+    if (c->pod->terminating) {
+        return false;
+    }
+    if (c->init) {
+        return failed && rp != SHIM_RESTART_NEVER; /* init containers retry failures only */
+    }
+    return rp == SHIM_RESTART_ALWAYS || (rp == SHIM_RESTART_ON_FAILURE && failed);
+}
+
+/* Schedules the next start after the back-off, shown as CrashLoopBackOff meanwhile. */
+static void schedule_restart(struct shim_ctr *c)
+{
+    const struct shim_opts *o = c->pod->opts;
+    struct timeval tv;
+    char msg[256];
+
+    int64_t ran = c->state == SHIM_TERMINATED && c->started_mono.tv_sec != 0
+                      ? now_ms() - ((int64_t)c->started_mono.tv_sec * 1000 +
+                                    c->started_mono.tv_nsec / 1000000)
+                      : 0;
+    if (c->backoff_ms == 0 || ran >= o->backoff_reset_ms) {
+        c->backoff_ms = o->backoff_base_ms;
+    }
+    int64_t delay = c->backoff_ms;
+    c->backoff_ms = c->backoff_ms * 2 > o->backoff_max_ms ? o->backoff_max_ms : c->backoff_ms * 2;
+    c->last = c->term;
+    snprintf(msg, sizeof(msg), "back-off %llds restarting failed container=%s pod=%s_%s",
+             (long long)(delay / 1000), c->spec->name, c->pod->m->pod->name,
+             c->pod->m->pod->namespace);
+    set_waiting(c, "CrashLoopBackOff", msg);
+    memset(&c->term, 0, sizeof(c->term));
+    tv.tv_sec = delay / 1000;
+    tv.tv_usec = (delay % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+}
+
+/* ---- the pod's state machine ------------------------------------------------------------- */
+
+/* Tells the caller waiting for the start (apply) how it went: every app container
+ * started, or the first reason one could not (p->failure). */
+static void report_started(struct shim_podrt *p)
+{
+    if (!p->started_reported && p->on_started != NULL) {
+        p->started_reported = true;
+        p->on_started(p, p->cb_arg);
+    }
+}
+
+static void teardown(struct shim_podrt *p);
+static void stop_containers(struct shim_podrt *p, long long grace_s);
+
+/* Moves the pod on after any change: next init container, app containers, phase. */
+static void advance(struct shim_podrt *p)
+{
+    if (p->torn_down) {
+        return;
+    }
+    /* Init containers, one at a time. */
+    while (!p->initialized && !p->terminating) {
+        if (p->next_init == p->ninit) {
+            p->initialized = true;
+            for (size_t i = p->ninit; i < p->nctrs; i++) {
+                start_container(&p->ctrs[i]);
+            }
+            break;
+        }
+        struct shim_ctr *c = &p->ctrs[p->next_init];
+        if (c->state == SHIM_CRUNNING ||
+            (c->state == SHIM_WAITING && evtimer_pending(c->timer, NULL))) {
+            break;
+        }
+        if (c->state == SHIM_TERMINATED && c->term.exit_code == 0) {
+            c->done = true;
+            p->next_init++;
+            continue;
+        }
+        if (c->state == SHIM_TERMINATED) {
+            if (!p->started_reported && p->failure[0] == '\0') {
+                snprintf(p->failure, sizeof(p->failure),
+                         "init container %s failed (exit code %d); see 'podshim logs %s -c %s'",
+                         c->spec->name, c->term.exit_code, p->m->pod->name, c->spec->name);
+            }
+            if (wants_restart(c)) {
+                schedule_restart(c);
+                report_started(p); /* the failure, while the pod keeps retrying */
+                break;
+            }
+            c->done = true;
+            p->phase = SHIM_FAILED; /* an init container failed for good */
+            snprintf(p->failure, sizeof(p->failure), "init container %s failed (exit code %d)",
+                     c->spec->name, c->term.exit_code);
+            break;
+        }
+        start_container(c); /* waiting for its first start */
+        if (c->state == SHIM_TERMINATED) {
+            continue; /* could not even start: judged like an exit above */
+        }
+        break;
+    }
+    /* App containers: restart what the policy restarts. */
+    if (p->initialized) {
+        for (size_t i = p->ninit; i < p->nctrs; i++) {
+            struct shim_ctr *c = &p->ctrs[i];
+            if (c->state == SHIM_TERMINATED && !c->done) {
+                if (wants_restart(c)) {
+                    schedule_restart(c);
+                } else {
+                    c->done = true;
+                }
+            }
+        }
+    }
+
+    /* The phase; a pod being deleted keeps the one it had. */
+    size_t running = 0, done = 0, failed = 0, started = 0;
+    for (size_t i = p->ninit; i < p->nctrs; i++) {
+        const struct shim_ctr *c = &p->ctrs[i];
+        running += c->state == SHIM_CRUNNING;
+        started += c->ever_started;
+        if (c->done) {
+            done++;
+            failed += c->term.exit_code != 0;
+        }
+    }
+    if (p->phase != SHIM_FAILED && !p->deleting) {
+        if (p->initialized && done == p->nctrs - p->ninit) {
+            p->phase = failed > 0 ? SHIM_FAILED : SHIM_SUCCEEDED;
+        } else if (p->initialized && running > 0) {
+            p->phase = SHIM_RUNNING;
+        }
+    }
+    if (p->initialized && started == p->nctrs - p->ninit) {
+        p->failure[0] = '\0'; /* a container that failed to start once has started since */
+        report_started(p);
+    } else if (p->failure[0] != '\0' || p->phase >= SHIM_SUCCEEDED) {
+        report_started(p);
+    }
+    if (p->phase >= SHIM_SUCCEEDED && !p->terminating) {
+        pk_log_info("pod %s: %s", p->m->pod->name, shim_phase_name(p->phase));
+        stop_containers(p, 0); /* nothing runs any more: take the sandbox down */
+    } else if (p->terminating) {
+        teardown(p);
+    }
+}
+
+static struct shim_ctr *find_pid(struct shim_podrt *p, pid_t pid)
+{
+    for (size_t i = 0; i < p->nctrs; i++) {
+        if (p->ctrs[i].pid == pid) {
+            return &p->ctrs[i];
+        }
+    }
+    return NULL;
+}
+
+void shim_pod_reap(struct shim_podrt *p)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == p->sandbox.pause_pid) {
+            p->sandbox.pause_pid = 0;
+            if (!p->terminating) {
+                pk_log_error("pod %s: the sandbox's pause exited; stopping the pod",
+                             p->m->pod->name);
+                p->phase = SHIM_FAILED;
+                snprintf(p->failure, sizeof(p->failure), "the sandbox (pause) exited");
+                stop_containers(p, 0);
+            }
+            continue;
+        }
+        struct shim_ctr *c = find_pid(p, pid);
+        if (c == NULL) {
+            continue; /* an orphan we adopted as subreaper */
+        }
+        c->pid = 0;
+        c->state = SHIM_TERMINATED;
+        memset(&c->term, 0, sizeof(c->term));
+        c->term.set = true;
+        c->term.started = c->started;
+        now_wall(&c->term.finished);
+        if (WIFSIGNALED(status)) {
+            c->term.signal = WTERMSIG(status);
+            c->term.exit_code = 128 + c->term.signal;
+        } else {
+            c->term.exit_code = WEXITSTATUS(status);
+            /* pause reports a command killed by signal N as 128+N, like a shell. */
+            if (c->term.exit_code > 128 && c->term.exit_code < 128 + 65) {
+                c->term.signal = c->term.exit_code - 128;
+            }
+        }
+        snprintf(c->term.reason, sizeof(c->term.reason), "%s",
+                 c->term.exit_code == 0 ? "Completed" : "Error");
+        pk_log_info("pod %s: container %s exited with %d", p->m->pod->name, c->spec->name,
+                    c->term.exit_code);
+        close_instance(c);
+    }
+    advance(p);
+}
+
+/* ---- termination ------------------------------------------------------------------------- */
+
+static void signal_all(struct shim_podrt *p, int sig)
+{
+    for (size_t i = 0; i < p->nctrs; i++) {
+        if (p->ctrs[i].pid > 0) {
+            kill(p->ctrs[i].pid, sig);
+        }
+    }
+}
+
+static void on_grace_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct shim_podrt *p = arg;
+    (void)fd;
+    (void)what;
+    pk_log_info("pod %s: grace period over, killing what still runs", p->m->pod->name);
+    signal_all(p, SIGKILL);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return type == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* Once no container runs: stop the sandbox, remove volumes and state, report. */
+static void teardown(struct shim_podrt *p)
+{
+    if (p->finished) {
+        return;
+    }
+    for (size_t i = 0; i < p->nctrs; i++) {
+        if (p->ctrs[i].pid > 0) {
+            return; /* not yet: their SIGCHLD brings us back */
+        }
+    }
+    if (p->sandbox.pause_pid > 0) {
+        kill(p->sandbox.pause_pid, SIGKILL); /* PID 1 of the pod: the kernel kills the rest */
+        waitpid(p->sandbox.pause_pid, NULL, 0);
+        p->sandbox.pause_pid = 0;
+    }
+    for (size_t i = 0; i < p->nfwds; i++) {
+        shim_portfwd_destroy(p->fwds[i]);
+    }
+    p->nfwds = 0;
+    for (size_t i = 0; i < p->nctrs; i++) {
+        if (p->ctrs[i].timer != NULL) {
+            evtimer_del(p->ctrs[i].timer);
+        }
+        if (p->ctrs[i].log != NULL) {
+            close_instance(&p->ctrs[i]);
+        }
+    }
+    if (p->grace_timer != NULL) {
+        evtimer_del(p->grace_timer);
+    }
+    if (!p->torn_down) {
+        shim_sandbox_destroy(&p->sandbox);
+        shim_volumes_teardown(&p->volumes);
+        p->torn_down = true;
+        pk_log_info("pod %s: sandbox and volumes removed", p->m->pod->name);
+    }
+    if ((p->deleting || !p->opts->keep_after_end) && !p->finished) {
+        /* The state directory goes last: it is the pod's name, and its control socket. */
+        nftw(p->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        p->finished = true;
+        pk_log_info("pod %s: deleted", p->m->pod->name);
+        if (p->on_finished != NULL) {
+            p->on_finished(p, p->cb_arg);
+        }
+    }
+}
+
+void shim_pod_terminate(struct shim_podrt *p, long long grace_s)
+{
+    p->deleting = true;
+    stop_containers(p, grace_s);
+}
+
+/* SIGTERM to every container (SIGKILL with grace 0), SIGKILL after the grace period;
+ * the teardown follows once nothing runs. */
+static void stop_containers(struct shim_podrt *p, long long grace_s)
+{
+    struct timeval tv;
+
+    if (p->terminating) {
+        if (grace_s == 0) {
+            signal_all(p, SIGKILL);
+        }
+        return;
+    }
+    p->terminating = true;
+    if (grace_s < 0) {
+        grace_s = p->opts->grace_override >= 0 ? p->opts->grace_override
+                                               : p->m->pod->termination_grace_period;
+    }
+    for (size_t i = 0; i < p->nctrs; i++) {
+        if (p->ctrs[i].timer != NULL) {
+            evtimer_del(p->ctrs[i].timer);
+        }
+    }
+    pk_log_info("pod %s: stopping (grace period %llds)", p->m->pod->name, grace_s);
+    signal_all(p, grace_s > 0 ? SIGTERM : SIGKILL);
+    tv.tv_sec = grace_s;
+    tv.tv_usec = 0;
+    evtimer_add(p->grace_timer, &tv);
+    teardown(p); /* at once when nothing runs */
+}
+
+/* ---- creation ---------------------------------------------------------------------------- */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char buf[1024];
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *s = buf + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(buf, mode) < 0 && errno != EEXIST) {
+                return -1;
+            }
+            *s = '/';
+        }
+    }
+    return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest *m,
+                                   const struct shim_opts *opts, char *err, size_t errsz)
+{
+    struct shim_podrt *p = calloc(1, sizeof(*p));
+    const struct shim_pod *pod = m->pod;
+
+    if (p == NULL) {
+        snprintf(err, errsz, "out of memory");
+        shim_manifest_free(m);
+        return NULL;
+    }
+    p->pause_fd = -1;
+    p->base = base;
+    p->m = m;
+    p->opts = opts;
+    p->sandbox.net_fd = p->sandbox.ipc_fd = p->sandbox.uts_fd = p->sandbox.pid_fd = -1;
+    p->pause_fd = open(opts->pause_path, O_PATH | O_CLOEXEC);
+    if (p->pause_fd < 0) {
+        snprintf(err, errsz, "pause binary %s: %s", opts->pause_path, strerror(errno));
+        goto fail;
+    }
+    now_wall(&p->created);
+    snprintf(p->hostname, sizeof(p->hostname), "%.63s",
+             pod->hostname != NULL ? pod->hostname : pod->name);
+    snprintf(p->dir, sizeof(p->dir), "%s/%s_%s", opts->root, pod->namespace, pod->name);
+    snprintf(p->log_dir, sizeof(p->log_dir), "%s/%s_%s_%s", opts->log_dir, pod->namespace,
+             pod->name, pod->uid);
+    if (mkdir_p(opts->root, 0700) < 0) {
+        snprintf(err, errsz, "cannot make %s: %s", opts->root, strerror(errno));
+        goto fail;
+    }
+    /* The state directory is the pod's claim on its name. */
+    if (mkdir(p->dir, 0700) < 0) {
+        if (errno == EEXIST) {
+            snprintf(err, errsz, "pod \"%s\" already exists in namespace \"%s\" (%s)", pod->name,
+                     pod->namespace, p->dir);
+        } else {
+            snprintf(err, errsz, "cannot make %s: %s", p->dir, strerror(errno));
+        }
+        p->dir[0] = '\0';
+        goto fail;
+    }
+    p->ninit = pod->ninit_containers;
+    p->nctrs = pod->ninit_containers + pod->ncontainers;
+    p->ctrs = calloc(p->nctrs, sizeof(*p->ctrs));
+    p->grace_timer = evtimer_new(base, on_grace_timeout, p);
+    if (p->ctrs == NULL || p->grace_timer == NULL) {
+        snprintf(err, errsz, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < p->nctrs; i++) {
+        struct shim_ctr *c = &p->ctrs[i];
+        c->pod = p;
+        c->init = i < p->ninit;
+        c->spec = c->init ? &pod->init_containers[i] : &pod->containers[i - p->ninit];
+        c->out_fd = c->err_fd = -1;
+        c->timer = evtimer_new(base, on_restart_timer, c);
+        if (c->timer == NULL) {
+            snprintf(err, errsz, "out of memory");
+            goto fail;
+        }
+        set_waiting(c,
+                    c->init ? "PodInitializing"
+                            : (p->ninit > 0 ? "PodInitializing" : "ContainerCreating"),
+                    NULL);
+    }
+    return p;
+fail:
+    shim_pod_destroy(p);
+    return NULL;
+}
+
+int shim_pod_start(struct shim_podrt *p, char *err, size_t errsz)
+{
+    const struct shim_pod *pod = p->m->pod;
+    char *hosts;
+    char **ips = NULL, **names = NULL;
+
+    if (shim_volumes_setup(&p->volumes, p->m, p->dir, err, errsz) < 0) {
+        return -1;
+    }
+    /* /etc/hosts with the HostAliases section. */
+    ips = calloc(pod->nhost_aliases + 1, sizeof(*ips));
+    names = calloc(pod->nhost_aliases + 1, sizeof(*names));
+    for (size_t i = 0; ips != NULL && names != NULL && i < pod->nhost_aliases; i++) {
+        const struct shim_host_alias *a = &pod->host_aliases[i];
+        size_t len = 1;
+        for (size_t j = 0; j < a->nhostnames; j++) {
+            len += strlen(a->hostnames[j]) + 1;
+        }
+        names[i] = calloc(1, len);
+        for (size_t j = 0; names[i] != NULL && j < a->nhostnames; j++) {
+            strcat(names[i], j ? "\t" : "");
+            strcat(names[i], a->hostnames[j]);
+        }
+        ips[i] = a->ip;
+    }
+    hosts =
+        ips && names ? shim_hosts_file(p->hostname, POD_IP, ips, names, pod->nhost_aliases) : NULL;
+    for (size_t i = 0; names != NULL && i < pod->nhost_aliases; i++) {
+        free(names[i]);
+    }
+    free(ips);
+    free(names);
+    if (hosts == NULL) {
+        snprintf(err, errsz, "out of memory");
+        return -1;
+    }
+    struct shim_sandbox_spec sspec = {p->opts->pause_path, p->hostname, p->dir, hosts};
+    int rc = shim_sandbox_create(&p->sandbox, &sspec, err, errsz);
+    free(hosts);
+    if (rc < 0) {
+        return -1;
+    }
+    /* hostPort forwarders, for every container's ports. */
+    for (size_t i = 0; i < p->nctrs; i++) {
+        const struct shim_container *c = p->ctrs[i].spec;
+        for (size_t j = 0; j < c->nports; j++) {
+            const struct shim_port *port = &c->ports[j];
+            if (port->host_port == 0 || strcmp(port->protocol, "TCP") != 0) {
+                continue;
+            }
+            struct shim_portfwd **f = realloc(p->fwds, (p->nfwds + 1) * sizeof(*f));
+            if (f == NULL) {
+                snprintf(err, errsz, "out of memory");
+                return -1;
+            }
+            p->fwds = f;
+            f[p->nfwds] = shim_portfwd_create(p->base, port->host_ip ? port->host_ip : "127.0.0.1",
+                                              port->host_port, p->sandbox.net_fd,
+                                              port->container_port, err, errsz);
+            if (f[p->nfwds] == NULL) {
+                return -1;
+            }
+            p->nfwds++;
+        }
+    }
+    p->phase = SHIM_PENDING;
+    advance(p);
+    return 0;
+}
+
+void shim_pod_destroy(struct shim_podrt *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (!p->finished && p->dir[0] != '\0') {
+        /* Started and not finished, or failed while starting: take down what exists. */
+        p->terminating = true;
+        p->deleting = true;
+        signal_all(p, SIGKILL);
+        for (size_t i = 0; i < p->nctrs; i++) {
+            if (p->ctrs[i].pid > 0) {
+                waitpid(p->ctrs[i].pid, NULL, 0);
+                p->ctrs[i].pid = 0;
+            }
+        }
+        p->on_finished = NULL;
+        teardown(p);
+    }
+    for (size_t i = 0; p->ctrs != NULL && i < p->nctrs; i++) {
+        if (p->ctrs[i].timer != NULL) {
+            event_free(p->ctrs[i].timer);
+        }
+    }
+    free(p->ctrs);
+    free(p->fwds);
+    if (p->pause_fd >= 0) {
+        close(p->pause_fd);
+    }
+    if (p->grace_timer != NULL) {
+        event_free(p->grace_timer);
+    }
+    shim_manifest_free(p->m);
+    free(p);
+}

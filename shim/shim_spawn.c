@@ -1,0 +1,220 @@
+/* shim_spawn.c — the container start: clone, setns, mounts, then exec of pause -- CMD. */
+#include "shim_spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* What a failed child sends up its pipe. */
+struct report {
+    int err;
+    char what[200];
+};
+
+static void __attribute__((noreturn)) fail(int fd, int err, const char *what, const char *arg)
+{
+    struct report r;
+
+    r.err = err;
+    snprintf(r.what, sizeof(r.what), "%s%s%s%s", what, arg ? " \"" : "", arg ? arg : "",
+             arg ? "\"" : "");
+    if (write(fd, &r, sizeof(r)) < 0) {
+        /* the parent sees EOF without a report and says so */
+    }
+    _exit(127);
+}
+
+/* The value of PATH in envp, or the default a container runtime uses. */
+static const char *env_path(char *const *envp)
+{
+    for (char *const *e = envp; *e != NULL; e++) {
+        if (strncmp(*e, "PATH=", 5) == 0) {
+            return *e + 5;
+        }
+    }
+    return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+}
+
+/* Resolves cmd like execvp would, against the container's PATH, so that a missing
+ * command is reported when the container is created, with the same words runc uses.
+ * Returns 0 with the path in out, or an errno. */
+static int resolve(const char *cmd, char *const *envp, char *out, size_t outsz)
+{
+    const char *p;
+    int err = ENOENT;
+
+    if (strchr(cmd, '/') != NULL) {
+        snprintf(out, outsz, "%s", cmd);
+        return access(out, X_OK) == 0 ? 0 : errno;
+    }
+    p = env_path(envp);
+    while (*p != '\0') {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        struct stat st;
+
+        snprintf(out, outsz, "%.*s%s%s", (int)n, p, n ? "/" : "", cmd);
+        if (stat(out, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (access(out, X_OK) == 0) {
+                return 0;
+            }
+            err = EACCES;
+        }
+        p += n + (colon ? 1 : 0);
+    }
+    return err;
+}
+
+static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int fd)
+{
+    const struct shim_sandbox *sb = s->sandbox;
+    char path[4096];
+    sigset_t none;
+    int nul;
+
+    if (setns(sb->net_fd, CLONE_NEWNET) < 0) {
+        fail(fd, errno, "join the pod's network namespace", NULL);
+    }
+    if (setns(sb->ipc_fd, CLONE_NEWIPC) < 0) {
+        fail(fd, errno, "join the pod's ipc namespace", NULL);
+    }
+    if (setns(sb->uts_fd, CLONE_NEWUTS) < 0) {
+        fail(fd, errno, "join the pod's uts namespace", NULL);
+    }
+    /* Nothing mounted here may reach the host: make the copied tree private first. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        fail(fd, errno, "make mounts private", NULL);
+    }
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        fail(fd, errno, "mount /proc", NULL);
+    }
+    for (size_t i = 0; i < s->nbinds; i++) {
+        const struct shim_bind *b = &s->binds[i];
+        if (mount(b->source, b->target, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            fail(fd, errno, "mount", b->target);
+        }
+        if (b->read_only &&
+            mount(NULL, b->target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+            fail(fd, errno, "remount read-only", b->target);
+        }
+    }
+    if (mount(sb->hosts_path, "/etc/hosts", NULL, MS_BIND, NULL) < 0) {
+        fail(fd, errno, "mount", "/etc/hosts");
+    }
+    if (chdir(s->working_dir != NULL ? s->working_dir : "/") < 0) {
+        fail(fd, errno, "chdir to workingDir", s->working_dir);
+    }
+    int rerr = resolve(s->argv[0], s->envp, path, sizeof(path));
+    if (rerr != 0) {
+        fail(fd, rerr, rerr == ENOENT ? "executable file not found in $PATH:" : "cannot run",
+             s->argv[0]);
+    }
+    nul = open("/dev/null", O_RDONLY);
+    if (nul < 0 || dup2(nul, 0) < 0 || dup2(s->stdout_fd, 1) < 0 || dup2(s->stderr_fd, 2) < 0) {
+        fail(fd, errno, "set up stdin, stdout and stderr", NULL);
+    }
+    /* The supervisor blocks and ignores signals for its loop; the container starts clean. */
+    for (int sig = 1; sig < NSIG; sig++) {
+        signal(sig, SIG_DFL);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (s->share_pid) {
+        execve(path, s->argv, s->envp);
+        fail(fd, errno, "exec", path);
+    }
+    /* Our own pid namespace: pause is its init, reaping and passing signals on. */
+    size_t argc = 0;
+    while (s->argv[argc] != NULL) {
+        argc++;
+    }
+    char **argv = calloc(argc + 3, sizeof(*argv));
+    if (argv == NULL) {
+        fail(fd, ENOMEM, "exec", s->pause_path);
+    }
+    argv[0] = "pause";
+    argv[1] = "--";
+    argv[2] = path;
+    memcpy(argv + 3, s->argv + 1, (argc - 1) * sizeof(*argv));
+    syscall(SYS_execveat, s->pause_fd, "", argv, s->envp, AT_EMPTY_PATH);
+    fail(fd, errno, "exec", s->pause_path);
+}
+
+pid_t shim_spawn(const struct shim_spawn_spec *s, int *exit_code, char *err, size_t errsz)
+{
+    struct report r;
+    int fds[2];
+    int self_pid_ns = -1;
+    ssize_t n;
+    pid_t pid;
+    unsigned long flags = CLONE_NEWNS | SIGCHLD;
+
+    *exit_code = 0;
+    if (s->argv == NULL || s->argv[0] == NULL) {
+        snprintf(err, errsz, "no command");
+        *exit_code = 127;
+        return -1;
+    }
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        snprintf(err, errsz, "pipe2: %s", strerror(errno));
+        return -1;
+    }
+    if (s->share_pid) {
+        /* setns(CLONE_NEWPID) changes where our next child is born, not where we are:
+         * the container is born in the pod's pid namespace, still our child. */
+        self_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (self_pid_ns < 0 || setns(s->sandbox->pid_fd, CLONE_NEWPID) < 0) {
+            snprintf(err, errsz, "join the pod's pid namespace: %s", strerror(errno));
+            if (self_pid_ns >= 0) {
+                close(self_pid_ns);
+            }
+            close(fds[0]);
+            close(fds[1]);
+            return -1;
+        }
+    } else {
+        flags |= CLONE_NEWPID;
+    }
+    pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        close(fds[0]);
+        child(s, fds[1]);
+    }
+    int clone_errno = errno;
+    if (self_pid_ns >= 0) {
+        if (setns(self_pid_ns, CLONE_NEWPID) < 0) {
+            /* Every later child would be born in the pod: nothing sane can go on. */
+            fprintf(stderr, "podshim: cannot return to its own pid namespace: %s\n",
+                    strerror(errno));
+            abort();
+        }
+        close(self_pid_ns);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        snprintf(err, errsz, "clone: %s", strerror(clone_errno));
+        return -1;
+    }
+    do {
+        n = read(fds[0], &r, sizeof(r));
+    } while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    if (n <= 0) {
+        return pid; /* exec closed the pipe */
+    }
+    waitpid(pid, NULL, 0);
+    r.what[sizeof(r.what) - 1] = '\0';
+    snprintf(err, errsz, "%s: %s", r.what, strerror(r.err));
+    *exit_code = r.err == ENOENT ? 127 : 126;
+    return -1;
+}

@@ -1,0 +1,43 @@
+/* shim_spawn.h — starts one container: joins the sandbox, mounts its volumes, execs. */
+#ifndef SHIM_SPAWN_H
+#define SHIM_SPAWN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "shim_sandbox.h"
+
+/* One bind mount into the container. The target must exist already (the caller makes
+ * mount points, so that it can remove the ones it made). */
+struct shim_bind {
+    const char *source; /* a host path: a volume's directory, or a file or dir in it */
+    const char *target; /* where the container sees it */
+    bool read_only;
+};
+
+/* Everything a container start needs; all borrowed for the call. */
+struct shim_spawn_spec {
+    const struct shim_sandbox *sandbox;
+    bool share_pid;                /* join pause's pid namespace instead of a new one */
+    const char *pause_path;        /* init of the container's own pid namespace, for messages */
+    int pause_fd;                  /* pause opened O_PATH: exec'd through it, since a volume
+                                    * mounted over its directory would hide pause_path */
+    char *const *argv;             /* the command, $(VAR) already expanded; NULL-terminated */
+    char *const *envp;             /* NAME=VALUE, NULL-terminated; PATH is looked up in it */
+    const char *working_dir;       /* NULL: "/" */
+    const struct shim_bind *binds; /* in mount order: parents before children */
+    size_t nbinds;
+    int stdout_fd, stderr_fd; /* become the container's 1 and 2; stdin is /dev/null */
+};
+
+/* Starts the container as a child of the caller in a new mount namespace (and a new pid
+ * namespace with pause as its init, unless share_pid) joined to the sandbox's net, ipc and
+ * uts namespaces, with the binds and the pod's /etc/hosts mounted and a /proc of its own.
+ * Returns the child's pid once the command is exec'd (the caller reaps it; its exit
+ * status is the container's), or -1 with err naming the step that failed, e.g.
+ * 'exec "nginx": No such file or directory' or 'mount /data: ...'. A failed exec reports
+ * 127 (not found) or 126 through *exit_code for the container status. */
+pid_t shim_spawn(const struct shim_spawn_spec *spec, int *exit_code, char *err, size_t errsz);
+
+#endif

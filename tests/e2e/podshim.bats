@@ -1,0 +1,278 @@
+#!/usr/bin/env bats
+# tests/e2e/podshim.bats — podshim runs real pods: namespaces, init containers, volumes,
+# restarts, logs, exec, termination, and leaves nothing behind.
+#
+# Env: PODKIT_BIN (pause and podshim), PODKIT_TOP (the repo). Each test keeps its pods'
+# state and logs in its own BATS_TEST_TMPDIR; teardown deletes what is left and kills
+# anything of ours still running. Needs root (namespaces, mounts).
+
+bats_require_minimum_version 1.5.0
+
+setup() {
+    [ "$(id -u)" -eq 0 ] || skip "podshim needs root (namespaces and mounts)"
+    PODSHIM="${PODKIT_BIN:?}/podshim"
+    PODS="${PODKIT_TOP:?}/tests/e2e/pods"
+    ROOT="$BATS_TEST_TMPDIR/root"
+    LOGS="$BATS_TEST_TMPDIR/logs"
+    cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+    local d name ns
+    for d in "$ROOT"/*_*/; do
+        [ -d "$d" ] || continue
+        d=${d%/}
+        d=${d##*/}
+        ns=${d%%_*}
+        name=${d#*_}
+        timeout 20 "$PODSHIM" delete --root "$ROOT" --log-dir "$LOGS" "$name" -n "$ns" \
+            --grace-period 0 >/dev/null 2>&1 || true
+    done
+    pkill -KILL -f -- "--root $ROOT" 2>/dev/null || true
+    # Unmount anything a failed test left, so that bats can remove the directory.
+    grep -o " $BATS_TEST_TMPDIR[^ ]*" /proc/self/mounts 2>/dev/null | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null; done
+    return 0
+}
+
+# podshim COMMAND ... with this test's state and log directories (before any "--").
+ps_() {
+    local cmd=$1
+    shift
+    timeout 60 "$PODSHIM" "$cmd" --root "$ROOT" --log-dir "$LOGS" "$@"
+}
+
+# wait_for SECONDS CMD...: until CMD succeeds, or fail after SECONDS.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "timed out waiting for: $*" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+logs_have() { # logs_have POD CONTAINER TEXT
+    ps_ logs "$1" -c "$2" 2>/dev/null | grep -qF -- "$3"
+}
+
+# Nothing of the pod may remain: no process started under our root, no mount below the
+# test directory, no state directory.
+no_process_left() { ! pgrep -f -- "--root $ROOT" >/dev/null; }
+
+assert_clean() {
+    local left
+    wait_for 5 no_process_left || true
+    left=$(pgrep -f -- "--root $ROOT" || true)
+    [ -z "$left" ] || { ps -o pid,args -p "$left" >&2; return 1; }
+    ! grep -q " $BATS_TEST_TMPDIR" /proc/self/mounts
+    [ -z "$(ls -A "$ROOT" 2>/dev/null)" ]
+}
+
+# A manifest with HOSTPORT set to a port free on the host.
+with_free_port() {
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    sed "s/HOSTPORT/$PORT/" "$1" >"$BATS_TEST_TMPDIR/${1##*/}"
+    MANIFEST="$BATS_TEST_TMPDIR/${1##*/}"
+}
+
+@test "init-web: init output served over localhost in the pod, and on the host via hostPort" {
+    with_free_port "$PODS/init-web.yaml"
+    run ps_ apply -f "$MANIFEST"
+    [ "$status" -eq 0 ]
+    [ "$output" = "pod/init-web created" ]
+    wait_for 20 logs_have init-web client "client got: hello from init-web on init-web"
+
+    # The host reaches the web container only through the hostPort forward.
+    run curl -sf --max-time 5 "http://127.0.0.1:$PORT/index.html"
+    [ "$status" -eq 0 ]
+    [ "$output" = "hello from init-web on init-web" ]
+    run curl -sf --max-time 2 "http://127.0.0.1:8080/index.html"
+    [ "$output" != "hello from init-web on init-web" ]
+
+    run ps_ get
+    [ "$status" -eq 0 ]
+    [[ "${lines[0]}" =~ ^NAME\ +READY\ +STATUS\ +RESTARTS\ +AGE$ ]]
+    [[ "${lines[1]}" =~ ^init-web\ +2/2\ +Running\ +0\ + ]]
+
+    run ps_ exec init-web -c web -- hostname
+    [ "$status" -eq 0 ]
+    [ "$output" = init-web ]
+    # Each container has its own pid namespace, with pause as its init.
+    run ps_ exec init-web -c client -- cat /proc/1/comm
+    [ "$output" = pause ]
+
+    run ps_ get init-web -o json
+    [ "$status" -eq 0 ]
+    python3 -c 'import json,sys; p=json.load(sys.stdin); s=p["status"];
+assert p["kind"] == "Pod" and s["phase"] == "Running", s
+assert [c["name"] for c in s["initContainerStatuses"]] == ["fetch"]
+assert s["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+assert all("running" in c["state"] for c in s["containerStatuses"])' <<<"$output"
+
+    run ps_ delete init-web
+    [ "$status" -eq 0 ]
+    [ "$output" = 'pod "init-web" deleted' ]
+    assert_clean
+    run curl -sf --max-time 2 "http://127.0.0.1:$PORT/index.html"
+    [ "$status" -ne 0 ]
+}
+
+@test "OnFailure: CrashLoopBackOff with doubling back-off; the emptyDir survives restarts" {
+    run ps_ apply -f "$PODS/crash.yaml" --backoff-base 300ms --backoff-max 600ms
+    [ "$status" -eq 0 ]
+    wait_for 20 logs_have crash app "run 4"
+    run ps_ get crash
+    [[ "${lines[1]}" =~ ^crash\ +0/1\ +(CrashLoopBackOff|Error|Running)\ +[3-9] ]]
+    # The previous instance's log holds the previous run.
+    run ps_ logs crash -p
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ ^run\ [0-9]+$ ]]
+    run ps_ get crash -o json
+    python3 -c 'import json,sys; c=json.load(sys.stdin)["status"]["containerStatuses"][0];
+assert c["restartCount"] >= 3, c
+assert c["lastState"]["terminated"]["exitCode"] == 3, c' <<<"$output"
+    # The gaps between runs follow the back-off: 300 ms, then 600 ms (capped).
+    local files=("$LOGS"/default_crash_*/app/[0-9].log)
+    run python3 - "${files[@]}" <<'PY'
+import sys, datetime
+def t(path):
+    ts = open(path).readline().split(" ")[0]
+    return datetime.datetime.strptime(ts[:26], "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+times = sorted(t(f) for f in sys.argv[1:])
+gaps = [b - a for a, b in zip(times, times[1:])]
+print(gaps)
+assert gaps[0] >= 0.29 and all(g >= 0.59 for g in gaps[1:]), gaps
+PY
+    echo "$output"
+    [ "$status" -eq 0 ]
+    run ps_ delete crash
+    [ "$status" -eq 0 ]
+    assert_clean
+}
+
+@test "a container that ignores SIGTERM is killed after the grace period" {
+    run ps_ apply -f "$PODS/stubborn.yaml"
+    [ "$status" -eq 0 ]
+    wait_for 10 logs_have stubborn app started
+    local t0=$SECONDS
+    run ps_ delete stubborn
+    [ "$status" -eq 0 ]
+    [ $((SECONDS - t0)) -le 4 ]
+    assert_clean
+    grep -q 'stdout F got TERM' "$LOGS"/default_stubborn_*/app/0.log
+}
+
+@test "run: a Job-like pod completes with 0; CRI log lines are exact" {
+    run ps_ run -f "$PODS/job.yaml"
+    [ "$status" -eq 0 ]
+    assert_clean
+    local log=("$LOGS"/batch_job_*/main/0.log)
+    [ -f "${log[0]}" ]
+    local ts='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z'
+    cat "${log[0]}"
+    [ "$(wc -l <"${log[0]}")" -eq 5 ]
+    # Each stream's lines in order (the two pipes are read as they fill, so stdout and
+    # stderr interleave by arrival).
+    run grep ' stdout ' "${log[0]}"
+    [ "${#lines[@]}" -eq 4 ]
+    [[ "${lines[0]}" =~ ^$ts\ stdout\ F\ hello$ ]]
+    [[ "${lines[1]}" =~ ^$ts\ stdout\ F\ worker-1$ ]]
+    [[ "${lines[2]}" =~ ^$ts\ stdout\ F\ 127\.0\.0\.2$'\t'db\.local$'\t'cache\.local$ ]]
+    [[ "${lines[3]}" =~ ^$ts\ stdout\ F\ last\ line\ without\ newline$ ]]
+    run grep ' stderr ' "${log[0]}"
+    [[ "$output" =~ ^$ts\ stderr\ F\ oops$ ]]
+}
+
+@test "run: a failing Never pod exits 1" {
+    sed -e 's/name: job/name: job-fail/' -e 's/printf .last line without newline./exit 7/' \
+        "$PODS/job.yaml" >fail.yaml
+    run ps_ run -f fail.yaml
+    [ "$status" -eq 1 ]
+    assert_clean
+}
+
+@test "env: value, fieldRef, configMap and secret refs, envFrom, \$(VAR), \$\$, volumes" {
+    run ps_ apply -f "$PODS/env.yaml"
+    [ "$status" -eq 0 ]
+    wait_for 10 logs_have env app "level = 3"
+    run ps_ logs env
+    echo "$output"
+    [ "${lines[0]}" = 'hi-$(GREETING) hi s3cr3t default' ]
+    [ "${lines[1]}" = "[main]" ]
+    [ "${lines[2]}" = "level = 3" ]
+    [ "${lines[3]}" = "s3cr3t" ]
+    # The secret lives on a tmpfs, never on disk.
+    run ps_ exec env -- sh -c 'grep " /etc/podkit-sec " /proc/mounts'
+    [[ "$output" =~ tmpfs ]]
+    run ps_ exec env -- sh -c 'echo $PASSWORD; pwd'
+    [ "${lines[0]}" = s3cr3t ]
+    [ "${lines[1]}" = /etc/podkit-cfg ]
+    run ps_ delete env
+    [ "$status" -eq 0 ]
+    assert_clean
+}
+
+@test "SIGTERM to a foreground run stops the pod gracefully and exits 0" {
+    "$PODSHIM" run --root "$ROOT" --log-dir "$LOGS" -f "$PODS/stubborn.yaml" 2>run.err &
+    local pid=$!
+    wait_for 10 logs_have stubborn app started
+    kill -TERM "$pid"
+    local rc=0
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ]
+    assert_clean
+}
+
+@test "a second pod with the same name is refused" {
+    run ps_ apply -f "$PODS/stubborn.yaml"
+    [ "$status" -eq 0 ]
+    run ps_ apply -f "$PODS/stubborn.yaml"
+    [ "$status" -eq 1 ]
+    [[ "$output" =~ pod\ \"stubborn\"\ already\ exists\ in\ namespace\ \"default\" ]]
+    run ps_ get
+    [ "${#lines[@]}" -eq 2 ]
+    run ps_ delete stubborn --grace-period 0
+    assert_clean
+}
+
+@test "bad manifests are refused with the field path and line; nothing starts" {
+    cat >bad.yaml <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bad
+spec:
+  containers:
+    - name: app
+      image: busybox
+      command: ["true"]
+      resources:
+        limits:
+          memory: 64Mi
+EOF
+    run ps_ run -f bad.yaml
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ bad\.yaml:10:7:\ spec\.containers\[0\]\.resources ]]
+    [[ "$output" =~ not\ supported\ yet ]]
+    [ -z "$(ls -A "$ROOT" 2>/dev/null)" ]
+
+    run ps_ apply -f /nonexistent.yaml
+    [ "$status" -eq 2 ]
+    [[ "$output" =~ /nonexistent.yaml ]]
+}
+
+@test "logs and exec name what is wrong" {
+    run ps_ logs nosuchpod
+    [ "$status" -eq 1 ]
+    [ "$output" = 'Error from server (NotFound): pods "nosuchpod" not found' ]
+    run ps_ apply -f "$PODS/env.yaml"
+    run ps_ exec env -c nope -- true
+    [ "$status" -eq 1 ]
+    [ "$output" = "container nope is not valid for pod env" ]
+    run ps_ delete env --grace-period 0
+    assert_clean
+}
