@@ -257,9 +257,8 @@ static void on_finished(struct shim_podrt *p, void *arg)
     (void)p;
     shim_ctl_pod_finished(s->ctl);
     on_started(p, arg);
-    /* Let the "deleted" answers go out before the loop ends. */
-    struct timeval tv = {0, 50000};
-    event_base_loopexit(s->base, &tv);
+    /* supervise() flushes the "deleted" answers after the loop, then closes them. */
+    event_base_loopexit(s->base, NULL);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
