@@ -1,5 +1,5 @@
 /* shim_manifest.c — a Pod manifest: reading the file, its YAML documents and their kinds,
- * metadata, the Pod's spec, the defaults filled in at the end, and lookups. */
+ * the Pod's spec, the defaults filled in at the end, and lookups. */
 #include "shim_manifest_int.h"
 
 #include <errno.h>
@@ -11,84 +11,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define SET_BY_SERVER "set by the API server"
-
-/* ---- metadata ---------------------------------------------------------------------- */
-
-static int read_uid(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
-                    const char *path)
-{
-    struct shim_mf_meta *meta = obj;
-
-    if (c->kind != SHIM_MF_POD) {
-        return shim_mf_is_string(c, obj, key, value, path) < 0 ? -1
-                                                                : shim_mf_note(c, key, path,
-                                                                               SET_BY_SERVER);
-    }
-    /* podshim names directories after the uid: it must be safe in a path. */
-    if (shim_mf_string(c, value, path, &meta->uid) < 0 ||
-        shim_mf_checked(c, shim_mf_check_uid, value, path, meta->uid) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-static int read_labels(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
-                       const char *path)
-{
-    struct shim_mf_meta *meta = obj;
-    struct shim_mf_map how = {.key_check = shim_mf_check_qualified_name,
-                              .value_check = shim_mf_check_label_value};
-
-    (void)key;
-    return shim_mf_strmap(c, value, path, &how, &meta->labels, &meta->nlabels);
-}
-
-static int read_annotations(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
-                            const char *path)
-{
-    struct shim_mf_meta *meta = obj;
-    size_t total = 0;
-    struct shim_mf_map how = {.key_check = shim_mf_check_qualified_name,
-                              .total = &total,
-                              .max_total = SHIM_MF_ANNOTATIONS_MAX};
-
-    (void)key;
-    return shim_mf_strmap(c, value, path, &how, &meta->annotations, &meta->nannotations);
-}
-
-static const struct shim_mf_field meta_fields[] = {
-    {.name = "name",
-     .type = SHIM_MF_STRING,
-     .off = offsetof(struct shim_mf_meta, name),
-     .check = shim_mf_check_subdomain},
-    {.name = "namespace",
-     .type = SHIM_MF_STRING,
-     .off = offsetof(struct shim_mf_meta, namespace),
-     .check = shim_mf_check_label},
-    {.name = "uid", .type = SHIM_MF_FUNC, .fn = read_uid},
-    {.name = "labels", .type = SHIM_MF_FUNC, .fn = read_labels},
-    {.name = "annotations", .type = SHIM_MF_FUNC, .fn = read_annotations},
-    {.name = "generateName", .type = SHIM_MF_UNSUPPORTED},
-    {.name = "ownerReferences", .type = SHIM_MF_UNSUPPORTED_EMPTY},
-    {.name = "finalizers", .type = SHIM_MF_UNSUPPORTED_EMPTY},
-    {.name = "creationTimestamp", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
-    {.name = "resourceVersion", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
-    {.name = "generation", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
-    {.name = "managedFields", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
-    {.name = "selfLink", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
-    {.name = "deletionTimestamp", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
-    {.name = "deletionGracePeriodSeconds", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
-    {.name = NULL},
-};
-
-int shim_mf_meta(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
-                 const char *path)
-{
-    (void)key;
-    return shim_mf_walk(c, value, path, meta_fields, obj, NULL);
-}
 
 /* ---- the Pod ----------------------------------------------------------------------- */
 
@@ -379,10 +301,9 @@ static int make_uid(struct shim_mf *c)
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(s, sizeof(s),
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    snprintf(s, sizeof(s), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
     c->pod->uid = shim_mf_strdup(c, s);
     return c->pod->uid == NULL ? -1 : 0;
 }
@@ -506,10 +427,12 @@ out:
     return 0;
 }
 
-static int load_fail(char *err, size_t errsz, const char *name, const char *what)
+/* "NAME: what[: strerror(errnum)]" into err. */
+static int load_fail(char *err, size_t errsz, const char *name, const char *what, int errnum)
 {
     if (errsz > 0) {
-        snprintf(err, errsz, "%s: %s%s", name, what, errno != 0 ? strerror(errno) : "");
+        snprintf(err, errsz, "%s: %s%s%s", name, what, errnum != 0 ? ": " : "",
+                 errnum != 0 ? strerror(errnum) : "");
         shim_mf_clean(err);
     }
     return -1;
@@ -527,24 +450,22 @@ int shim_manifest_load(const char *path, struct shim_manifest **out, char *err, 
 
     *out = NULL;
     if (fd < 0) {
-        return load_fail(err, errsz, name, "cannot open: ");
+        return load_fail(err, errsz, name, "cannot open", errno);
     }
     if (fstat(fd, &st) < 0) {
-        load_fail(err, errsz, name, "cannot stat: ");
+        load_fail(err, errsz, name, "cannot stat", errno);
         goto out;
     }
     if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode) &&
         !S_ISSOCK(st.st_mode)) {
-        errno = 0;
-        load_fail(err, errsz, name, "not a regular file");
+        load_fail(err, errsz, name, "not a regular file", 0);
         goto out;
     }
     /* Read up to the limit plus one byte, so that a file (or pipe) that is too big is told
-     * apart from one exactly at the limit. */
+     * apart from one exactly at the limit (which the parser then refuses). */
     data = malloc(SHIM_MANIFEST_FILE_MAX + 1);
     if (data == NULL) {
-        errno = 0;
-        load_fail(err, errsz, name, "out of memory");
+        load_fail(err, errsz, name, "out of memory", 0);
         goto out;
     }
     while (len <= SHIM_MANIFEST_FILE_MAX) {
@@ -553,7 +474,7 @@ int shim_manifest_load(const char *path, struct shim_manifest **out, char *err, 
             continue;
         }
         if (r < 0) {
-            load_fail(err, errsz, name, "cannot read: ");
+            load_fail(err, errsz, name, "cannot read", errno);
             goto out;
         }
         if (r == 0) {

@@ -12,8 +12,8 @@ static const char *const supported_field_paths[] = {
 
 /* Field paths Kubernetes knows and podshim does not support yet. */
 static const char *const later_field_paths[] = {
-    "metadata.labels", "metadata.annotations", "spec.serviceAccountName", "status.podIPs",
-    "status.hostIPs",  NULL,
+    "metadata.labels", "metadata.annotations", "spec.serviceAccountName",
+    "status.podIPs",   "status.hostIPs",       NULL,
 };
 
 static const char *const protocols[] = {"TCP", "UDP", "SCTP", NULL};
@@ -336,7 +336,7 @@ static int read_ports(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_
         if ((item = shim_mf_item(c, value, i, ipath)) == NULL ||
             shim_mf_walk(c, item, ipath, port_fields, port, &given) < 0 ||
             shim_mf_required(c, (given & 2) /* containerPort */ ? port : NULL, item, ipath,
-                     "containerPort") < 0) {
+                             "containerPort") < 0) {
             return -1;
         }
         if (port->protocol == NULL) {
@@ -474,11 +474,11 @@ static int check_pull_policy(struct shim_mf *c, void *obj, yaml_node_t *key, yam
     (void)obj;
     (void)key;
     return shim_mf_string(c, value, path, &s) < 0 ? -1
-                                                   : shim_mf_choice(c, value, path, policies, s);
+                                                  : shim_mf_choice(c, value, path, policies, s);
 }
 
-static int check_message_policy(struct shim_mf *c, void *obj, yaml_node_t *key,
-                                yaml_node_t *value, const char *path)
+static int check_message_policy(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                                const char *path)
 {
     static const char *const policies[] = {"File", "FallbackToLogsOnError", NULL};
     char *s;
@@ -486,7 +486,7 @@ static int check_message_policy(struct shim_mf *c, void *obj, yaml_node_t *key,
     (void)obj;
     (void)key;
     return shim_mf_string(c, value, path, &s) < 0 ? -1
-                                                   : shim_mf_choice(c, value, path, policies, s);
+                                                  : shim_mf_choice(c, value, path, policies, s);
 }
 
 static const struct shim_mf_field container_fields[] = {

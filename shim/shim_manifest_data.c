@@ -1,9 +1,87 @@
-/* shim_manifest_data.c — mappings of strings (labels, annotations, data) and the ConfigMap and
- * Secret documents of a manifest. */
+/* shim_manifest_data.c — metadata, mappings of strings (labels, annotations, data) and the
+ * ConfigMap and Secret documents of a manifest. */
 #include "shim_manifest_int.h"
 
 #include <stdio.h>
 #include <string.h>
+
+#define SET_BY_SERVER "set by the API server"
+
+/* ---- metadata ---------------------------------------------------------------------- */
+
+static int read_uid(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                    const char *path)
+{
+    struct shim_mf_meta *meta = obj;
+
+    if (c->kind != SHIM_MF_POD) {
+        return shim_mf_is_string(c, obj, key, value, path) < 0
+                   ? -1
+                   : shim_mf_note(c, key, path, SET_BY_SERVER);
+    }
+    /* podshim names directories after the uid: it must be safe in a path. */
+    if (shim_mf_string(c, value, path, &meta->uid) < 0 ||
+        shim_mf_checked(c, shim_mf_check_uid, value, path, meta->uid) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int read_labels(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                       const char *path)
+{
+    struct shim_mf_meta *meta = obj;
+    struct shim_mf_map how = {.key_check = shim_mf_check_qualified_name,
+                              .value_check = shim_mf_check_label_value};
+
+    (void)key;
+    return shim_mf_strmap(c, value, path, &how, &meta->labels, &meta->nlabels);
+}
+
+static int read_annotations(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                            const char *path)
+{
+    struct shim_mf_meta *meta = obj;
+    size_t total = 0;
+    struct shim_mf_map how = {.key_check = shim_mf_check_qualified_name,
+                              .total = &total,
+                              .max_total = SHIM_MF_ANNOTATIONS_MAX};
+
+    (void)key;
+    return shim_mf_strmap(c, value, path, &how, &meta->annotations, &meta->nannotations);
+}
+
+static const struct shim_mf_field meta_fields[] = {
+    {.name = "name",
+     .type = SHIM_MF_STRING,
+     .off = offsetof(struct shim_mf_meta, name),
+     .check = shim_mf_check_subdomain},
+    {.name = "namespace",
+     .type = SHIM_MF_STRING,
+     .off = offsetof(struct shim_mf_meta, namespace),
+     .check = shim_mf_check_label},
+    {.name = "uid", .type = SHIM_MF_FUNC, .fn = read_uid},
+    {.name = "labels", .type = SHIM_MF_FUNC, .fn = read_labels},
+    {.name = "annotations", .type = SHIM_MF_FUNC, .fn = read_annotations},
+    {.name = "generateName", .type = SHIM_MF_UNSUPPORTED},
+    {.name = "ownerReferences", .type = SHIM_MF_UNSUPPORTED_EMPTY},
+    {.name = "finalizers", .type = SHIM_MF_UNSUPPORTED_EMPTY},
+    {.name = "creationTimestamp", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
+    {.name = "resourceVersion", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
+    {.name = "generation", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
+    {.name = "managedFields", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
+    {.name = "selfLink", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
+    {.name = "deletionTimestamp", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
+    {.name = "deletionGracePeriodSeconds", .type = SHIM_MF_NOTE, .why = SET_BY_SERVER},
+    {.name = NULL},
+};
+
+int shim_mf_meta(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                 const char *path)
+{
+    (void)key;
+    return shim_mf_walk(c, value, path, meta_fields, obj, NULL);
+}
 
 int shim_mf_strmap(struct shim_mf *c, const yaml_node_t *node, const char *path,
                    const struct shim_mf_map *how, struct shim_kv **out, size_t *n)

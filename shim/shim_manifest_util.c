@@ -1,5 +1,5 @@
 /* shim_manifest_util.c — the manifest parser's plumbing: errors and notes, arena memory,
- * field paths, typed reads of libyaml nodes and the table-driven walk of a mapping. */
+ * field paths, and typed reads of libyaml nodes. */
 #include "shim_manifest_int.h"
 
 #include <errno.h>
@@ -21,10 +21,15 @@ void shim_mf_clean(char *s)
     unsigned char *p = (unsigned char *)s;
 
     while (*p != '\0') {
-        size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-                               : (*p & 0xf8) == 0xf0   ? 4
-                                                       : 0;
-        bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4);
+        size_t n = *p < 0x80             ? 1
+                   : (*p & 0xe0) == 0xc0 ? 2
+                   : (*p & 0xf0) == 0xe0 ? 3
+                   : (*p & 0xf8) == 0xf0 ? 4
+                                         : 0;
+        /* No overlong forms, surrogates or code points past U+10FFFF. */
+        bool ok = n > 0 && !(n == 2 && *p < 0xc2) && !(n == 4 && *p > 0xf4) &&
+                  !(*p == 0xe0 && p[1] < 0xa0) && !(*p == 0xed && p[1] >= 0xa0) &&
+                  !(*p == 0xf0 && p[1] < 0x90) && !(*p == 0xf4 && p[1] >= 0x90);
 
         for (size_t i = 1; ok && i < n; i++) {
             ok = (p[i] & 0xc0) == 0x80;
@@ -61,8 +66,8 @@ static void vformat(const struct shim_mf *c, const struct shim_mark *mark, const
     shim_mf_clean(out);
 }
 
-static int vfail(struct shim_mf *c, const struct shim_mark *mark, const char *path,
-                 const char *fmt, va_list ap)
+static int vfail(struct shim_mf *c, const struct shim_mark *mark, const char *path, const char *fmt,
+                 va_list ap)
 {
     char msg[MSG_MAX];
 
@@ -85,8 +90,7 @@ struct shim_mark shim_mf_mark(const struct shim_mf *c, const yaml_node_t *node)
     return mark;
 }
 
-int shim_mf_fail(struct shim_mf *c, const yaml_node_t *node, const char *path, const char *fmt,
-                 ...)
+int shim_mf_fail(struct shim_mf *c, const yaml_node_t *node, const char *path, const char *fmt, ...)
 {
     struct shim_mark mark;
     va_list ap;
@@ -283,7 +287,7 @@ int shim_mf_tick(struct shim_mf *c, const yaml_node_t *node, const char *path)
 }
 
 /* What node is, for "expected X, got Y". */
-static const char *described(const yaml_node_t *n, char *buf, size_t bufsz)
+const char *shim_mf_described(const yaml_node_t *n, char *buf, size_t bufsz)
 {
     char val[64];
 
@@ -308,16 +312,14 @@ int shim_mf_expect(struct shim_mf *c, const yaml_node_t *node, const char *path,
     char buf[96];
     bool map = strcmp(expected, "a mapping") == 0;
 
-    if ((map && node->type == YAML_MAPPING_NODE) ||
-        (!map && node->type == YAML_SEQUENCE_NODE)) {
+    if ((map && node->type == YAML_MAPPING_NODE) || (!map && node->type == YAML_SEQUENCE_NODE)) {
         return 0;
     }
     return shim_mf_fail(c, node, path, "expected %s, got %s", expected,
-                        described(node, buf, sizeof(buf)));
+                        shim_mf_described(node, buf, sizeof(buf)));
 }
 
-int shim_mf_seq(struct shim_mf *c, const yaml_node_t *node, const char *path, size_t max,
-                size_t *n)
+int shim_mf_seq(struct shim_mf *c, const yaml_node_t *node, const char *path, size_t max, size_t *n)
 {
     if (shim_mf_expect(c, node, path, "a list") < 0) {
         return -1;
@@ -389,7 +391,7 @@ int shim_mf_bytes(struct shim_mf *c, const yaml_node_t *node, const char *path, 
 
     if (node->type != YAML_SCALAR_NODE || shim_mf_is_null(node)) {
         return shim_mf_fail(c, node, path, "expected a string, got %s",
-                            described(node, buf, sizeof(buf)));
+                            shim_mf_described(node, buf, sizeof(buf)));
     }
     *out = scalar_text(c, node);
     *len = node->data.scalar.length;
@@ -419,26 +421,27 @@ int shim_mf_bool(struct shim_mf *c, const yaml_node_t *node, const char *path, b
         return 0;
     }
     return shim_mf_fail(c, node, path, "expected true or false, got %s",
-                        described(node, buf, sizeof(buf)));
+                        shim_mf_described(node, buf, sizeof(buf)));
 }
 
 int shim_mf_int(struct shim_mf *c, const yaml_node_t *node, const char *path, long long min,
                 long long max, bool octal, long long *out)
 {
     char buf[96];
-    const char *text = (const char *)node->data.scalar.value;
+    const char *text;
     long long v;
     int rc;
 
     if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
         shim_mf_is_null(node)) {
         return shim_mf_fail(c, node, path, "expected an integer, got %s",
-                            described(node, buf, sizeof(buf)));
+                            shim_mf_described(node, buf, sizeof(buf)));
     }
+    text = (const char *)node->data.scalar.value;
     rc = shim_mf_parse_int(text, &v);
     if (rc == -1) {
         return shim_mf_fail(c, node, path, "expected an integer, got %s",
-                            described(node, buf, sizeof(buf)));
+                            shim_mf_described(node, buf, sizeof(buf)));
     }
     if (rc == -2 || v < min || v > max) {
         const char *shown = shim_mf_shown(text, buf, sizeof(buf));
@@ -453,8 +456,9 @@ int shim_mf_int(struct shim_mf *c, const yaml_node_t *node, const char *path, lo
                                 "invalid value %s: must be greater than or equal to %lld", shown,
                                 min);
         }
-        return shim_mf_fail(c, node, path, "invalid value %s: must be between %lld and %lld, "
-                                            "inclusive",
+        return shim_mf_fail(c, node, path,
+                            "invalid value %s: must be between %lld and %lld, "
+                            "inclusive",
                             shown, min, max);
     }
     *out = v;
@@ -476,6 +480,25 @@ int shim_mf_checked(struct shim_mf *c, shim_mf_check check, const yaml_node_t *n
                             shim_mf_shown(s, val, sizeof(val)), why);
     }
     return 0;
+}
+
+int shim_mf_choice(struct shim_mf *c, const yaml_node_t *node, const char *path,
+                   const char *const *choices, const char *s)
+{
+    char why[256];
+    char val[64];
+    size_t n = 0;
+
+    for (size_t i = 0; choices[i] != NULL; i++) {
+        if (strcmp(s, choices[i]) == 0) {
+            return 0;
+        }
+    }
+    for (size_t i = 0; choices[i] != NULL && n < sizeof(why); i++) {
+        n += (size_t)snprintf(why + n, sizeof(why) - n, "%s\"%s\"", i > 0 ? ", " : "", choices[i]);
+    }
+    return shim_mf_fail(c, node, path, "unsupported value \"%s\": supported values: %s",
+                        shim_mf_shown(s, val, sizeof(val)), why);
 }
 
 int shim_mf_required(struct shim_mf *c, const void *field, yaml_node_t *map, const char *path,
@@ -533,220 +556,4 @@ int shim_mf_is_string(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_
     (void)obj;
     (void)key;
     return shim_mf_string(c, value, path, &s);
-}
-
-/* ---- the walk ---------------------------------------------------------------------- */
-
-static int unknown_field(struct shim_mf *c, const yaml_node_t *key, const char *path,
-                         const char *name, const struct shim_mf_field *fields)
-{
-    size_t len = strlen(name);
-    size_t best_d = (len < 6 ? 1 : len < 12 ? 2 : 3) + 1; /* suggest only close names */
-    const char *best = NULL;
-    char val[64];
-
-    for (const struct shim_mf_field *f = fields; f->name != NULL; f++) {
-        size_t d = shim_mf_distance(name, f->name, best_d);
-        if (d < best_d) {
-            best_d = d;
-            best = f->name;
-        }
-    }
-    shim_mf_shown(name, val, sizeof(val));
-    if (best != NULL) {
-        return shim_mf_fail(c, key, path, "unknown field \"%s\" (did you mean \"%s\"?)", val,
-                            best);
-    }
-    return shim_mf_fail(c, key, path, "unknown field \"%s\"", val);
-}
-
-int shim_mf_choice(struct shim_mf *c, const yaml_node_t *node, const char *path,
-                   const char *const *choices, const char *s)
-{
-    char why[256];
-    char val[64];
-    size_t n = 0;
-
-    for (size_t i = 0; choices[i] != NULL; i++) {
-        if (strcmp(s, choices[i]) == 0) {
-            return 0;
-        }
-    }
-    for (size_t i = 0; choices[i] != NULL && n < sizeof(why); i++) {
-        n += (size_t)snprintf(why + n, sizeof(why) - n, "%s\"%s\"", i > 0 ? ", " : "",
-                              choices[i]);
-    }
-    return shim_mf_fail(c, node, path, "unsupported value \"%s\": supported values: %s",
-                        shim_mf_shown(s, val, sizeof(val)), why);
-}
-
-/* Reads one field whose value is not null. */
-static int read_field(struct shim_mf *c, const struct shim_mf_field *f, void *obj,
-                      yaml_node_t *key, yaml_node_t *value, const char *path)
-{
-    char *base = obj;
-    long long ll;
-    bool b;
-    char *s;
-
-    switch (f->type) {
-    case SHIM_MF_STRING:
-        if (shim_mf_string(c, value, path, &s) < 0 ||
-            (f->check != NULL && shim_mf_checked(c, f->check, value, path, s) < 0) ||
-            (f->choices != NULL && shim_mf_choice(c, value, path, f->choices, s) < 0)) {
-            return -1;
-        }
-        *(char **)(base + f->off) = s;
-        return 0;
-    case SHIM_MF_BOOL:
-        return shim_mf_bool(c, value, path, (bool *)(base + f->off));
-    case SHIM_MF_INT:
-    case SHIM_MF_INT64:
-        if (shim_mf_int(c, value, path, f->min, f->max, f->octal, &ll) < 0) {
-            return -1;
-        }
-        if (f->type == SHIM_MF_INT) {
-            *(int *)(base + f->off) = (int)ll;
-        } else {
-            *(long long *)(base + f->off) = ll;
-        }
-        return 0;
-    case SHIM_MF_STRLIST:
-        return shim_mf_strlist(c, value, path, f->check, (char ***)(base + f->off),
-                               (size_t *)(base + f->off2));
-    case SHIM_MF_FUNC:
-        return f->fn(c, base + f->off, key, value, path);
-    case SHIM_MF_DONE:
-        return 0;
-    case SHIM_MF_NOTE:
-        if (f->fn != NULL && f->fn(c, base + f->off, key, value, path) < 0) {
-            return -1;
-        }
-        return shim_mf_note(c, key, path, f->why);
-    case SHIM_MF_UNSUPPORTED_EMPTY:
-        if (shim_mf_is_empty(value)) {
-            return shim_mf_note(c, key, path, f->why != NULL ? f->why : "empty");
-        }
-        break;
-    case SHIM_MF_UNSUPPORTED_FALSE:
-        if (shim_mf_bool(c, value, path, &b) < 0) {
-            return -1;
-        }
-        if (!b) {
-            return shim_mf_note(c, key, path, "false is the default");
-        }
-        break;
-    case SHIM_MF_UNSUPPORTED:
-        break;
-    }
-    return shim_mf_fail(c, key, path, "not supported yet");
-}
-
-int shim_mf_walk(struct shim_mf *c, yaml_node_t *map, const char *path,
-                 const struct shim_mf_field *fields, void *obj, uint64_t *given)
-{
-    uint64_t seen = 0;
-    char kpath[SHIM_MF_PATH_MAX];
-    char buf[96];
-
-    if (given != NULL) {
-        *given = 0;
-    }
-    if (shim_mf_expect(c, map, path, "a mapping") < 0) {
-        return -1;
-    }
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        yaml_node_t *key = shim_mf_node(c, p->key);
-        yaml_node_t *value = shim_mf_node(c, p->value);
-        const struct shim_mf_field *f = fields;
-        const char *name;
-
-        if (key == NULL || value == NULL) {
-            return shim_mf_fail(c, map, path, "broken mapping");
-        }
-        if (shim_mf_tick(c, key, path) < 0) {
-            return -1;
-        }
-        if (key->type != YAML_SCALAR_NODE) {
-            return shim_mf_fail(c, key, path, "a field name must be a string, not %s",
-                                described(key, buf, sizeof(buf)));
-        }
-        name = (const char *)key->data.scalar.value;
-        shim_mf_join(kpath, sizeof(kpath), path, name);
-        while (f->name != NULL && strcmp(f->name, name) != 0) {
-            f++;
-        }
-        if (f->name == NULL) {
-            if (strcmp(name, "<<") == 0) {
-                return shim_mf_fail(c, key, kpath, "YAML merge keys are not supported");
-            }
-            return unknown_field(c, key, kpath, name, fields);
-        }
-        uint64_t bit = UINT64_C(1) << (f - fields);
-        if (seen & bit) {
-            return shim_mf_fail(c, key, kpath, "duplicate key");
-        }
-        seen |= bit;
-        if (shim_mf_is_null(value)) {
-            continue; /* null is "not given" */
-        }
-        if (given != NULL) {
-            *given |= bit;
-        }
-        if (read_field(c, f, obj, key, value, kpath) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* ---- string sets ------------------------------------------------------------------- */
-
-static size_t hash(const char *s)
-{
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-
-    for (; *s != '\0'; s++) {
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    }
-    return (size_t)h;
-}
-
-int shim_mf_set_add(struct shim_mf *c, struct shim_mf_set *s, const char *key, size_t val,
-                    size_t *old)
-{
-    size_t i;
-
-    if ((s->n + 1) * 2 > s->cap) {
-        struct shim_mf_set bigger = {NULL, NULL, s->cap == 0 ? 16 : s->cap * 2, 0};
-        bigger.keys = shim_mf_array(c, bigger.cap, sizeof(*bigger.keys));
-        bigger.vals = shim_mf_array(c, bigger.cap, sizeof(*bigger.vals));
-        if (bigger.keys == NULL || bigger.vals == NULL) {
-            return -1;
-        }
-        for (size_t j = 0; j < s->cap; j++) {
-            if (s->keys[j] != NULL) {
-                for (i = hash(s->keys[j]) & (bigger.cap - 1); bigger.keys[i] != NULL;
-                     i = (i + 1) & (bigger.cap - 1)) {
-                }
-                bigger.keys[i] = s->keys[j];
-                bigger.vals[i] = s->vals[j];
-            }
-        }
-        bigger.n = s->n;
-        *s = bigger;
-    }
-    for (i = hash(key) & (s->cap - 1); s->keys[i] != NULL; i = (i + 1) & (s->cap - 1)) {
-        if (strcmp(s->keys[i], key) == 0) {
-            if (old != NULL) {
-                *old = s->vals[i];
-            }
-            return 1;
-        }
-    }
-    s->keys[i] = key;
-    s->vals[i] = val;
-    s->n++;
-    return 0;
 }

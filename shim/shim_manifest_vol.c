@@ -51,8 +51,8 @@ static const struct shim_mf_field empty_dir_fields[] = {
 };
 
 static const char *const host_path_types[] = {
-    "",     "DirectoryOrCreate", "Directory",   "FileOrCreate", "File",
-    "Socket", "CharDevice",      "BlockDevice", NULL,
+    "",       "DirectoryOrCreate", "Directory",   "FileOrCreate", "File",
+    "Socket", "CharDevice",        "BlockDevice", NULL,
 };
 
 static const struct shim_mf_field host_path_fields[] = {
@@ -114,15 +114,17 @@ static int read_items(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_
     return 0;
 }
 
-#define OBJECT_FIELDS                                                                            \
-    {.name = "items", .type = SHIM_MF_FUNC, .fn = read_items},                                   \
-        {.name = "defaultMode",                                                                  \
-         .type = SHIM_MF_INT,                                                                    \
-         .off = offsetof(struct shim_volume, default_mode),                                      \
-         .min = 0,                                                                               \
-         .max = 0777,                                                                            \
-         .octal = true},                                                                         \
-        {.name = "optional", .type = SHIM_MF_BOOL, .off = offsetof(struct shim_volume, optional)}
+#define OBJECT_FIELDS                                                                              \
+    {.name = "items", .type = SHIM_MF_FUNC, .fn = read_items},                                     \
+        {.name = "defaultMode",                                                                    \
+         .type = SHIM_MF_INT,                                                                      \
+         .off = offsetof(struct shim_volume, default_mode),                                        \
+         .min = 0,                                                                                 \
+         .max = 0777,                                                                              \
+         .octal = true},                                                                           \
+    {                                                                                              \
+        .name = "optional", .type = SHIM_MF_BOOL, .off = offsetof(struct shim_volume, optional)    \
+    }
 
 static const struct shim_mf_field configmap_fields[] = {
     {.name = "name",

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "pk_log.h"
+#include "shim_ctl.h"
 #include "shim_env.h"
 #include "shim_portfwd.h"
 #include "shim_spawn.h"
@@ -565,6 +566,7 @@ static void stop_containers(struct shim_podrt *p, long long grace_s)
         if (grace_s == 0) {
             signal_all(p, SIGKILL);
         }
+        teardown(p); /* a pod that ended already is deleted at once */
         return;
     }
     p->terminating = true;
@@ -635,8 +637,22 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
         snprintf(err, errsz, "cannot make %s: %s", opts->root, strerror(errno));
         goto fail;
     }
-    /* The state directory is the pod's claim on its name. */
-    if (mkdir(p->dir, 0700) < 0) {
+    /* The state directory is the pod's claim on its name. A claim whose supervisor no
+     * longer answers (killed with SIGKILL: its pod died with it) is cleared first. */
+    int made = mkdir(p->dir, 0700);
+    if (made < 0 && errno == EEXIST) {
+        char *answer = NULL, cerr[256];
+        if (shim_ctl_call(p->dir, "row", &answer, cerr, sizeof(cerr)) < 0) {
+            pk_log_warn("pod %s: clearing the state of a supervisor that is gone (%s)", pod->name,
+                        cerr);
+            shim_volumes_cleanup_stale(p->dir);
+            made = mkdir(p->dir, 0700);
+        } else {
+            errno = EEXIST;
+        }
+        free(answer);
+    }
+    if (made < 0) {
         if (errno == EEXIST) {
             snprintf(err, errsz, "pod \"%s\" already exists in namespace \"%s\" (%s)", pod->name,
                      pod->namespace, p->dir);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -104,6 +105,8 @@ static void __attribute__((noreturn)) sandbox_child(const struct shim_sandbox_sp
     } report = {0, ""};
     sigset_t none;
 
+    /* The pod dies with its supervisor, whatever kills it: pause is PID 1 of the pod. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
     if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
         report.err = errno;
         strcpy(report.step, "sethostname");

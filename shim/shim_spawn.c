@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -81,6 +82,7 @@ static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int
     sigset_t none;
     int nul;
 
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L); /* dies with the supervisor */
     if (setns(sb->net_fd, CLONE_NEWNET) < 0) {
         fail(fd, errno, "join the pod's network namespace", NULL);
     }

@@ -148,6 +148,7 @@ int shim_volumes_setup(struct shim_volumes *vols, const struct shim_manifest *m,
     const struct shim_pod *pod = m->pod;
 
     memset(vols, 0, sizeof(*vols));
+    snprintf(vols->record, sizeof(vols->record), "%s/mountpoints", dir);
     vols->v = calloc(pod->nvolumes + 1, sizeof(*vols->v));
     if (vols->v == NULL) {
         snprintf(err, errsz, "out of memory");
@@ -266,6 +267,11 @@ static int make_mount_point(struct shim_volumes *vols, const char *source, const
             }
             vols->made = made;
             vols->nmade++;
+            FILE *rec = fopen(vols->record, "ae");
+            if (rec != NULL) {
+                fprintf(rec, "%s\n", buf);
+                fclose(rec);
+            }
         }
         if (last) {
             return 0;
@@ -385,4 +391,63 @@ void shim_volumes_teardown(struct shim_volumes *vols)
     free(vols->v);
     vols->v = NULL;
     vols->n = 0;
+}
+
+static int cmp_len_desc(const void *a, const void *b)
+{
+    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+    return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+void shim_volumes_cleanup_stale(const char *dir)
+{
+    char line[4096], path[1200];
+    char **mnts = NULL;
+    size_t n = 0, dlen = strlen(dir);
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+
+    /* Mounts below dir (tmpfs volumes), deepest first. mountinfo escapes spaces as
+     * \040; podshim's own paths have none. */
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        char mp[4096];
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strncmp(mp, dir, dlen) == 0 &&
+            (mp[dlen] == '/' || mp[dlen] == '\0')) {
+            char **m = realloc(mnts, (n + 1) * sizeof(*m));
+            if (m == NULL || (m[n] = strdup(mp)) == NULL) {
+                mnts = m != NULL ? m : mnts;
+                break;
+            }
+            mnts = m;
+            n++;
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    qsort(mnts, n, sizeof(*mnts), cmp_len_desc);
+    for (size_t i = 0; i < n; i++) {
+        umount2(mnts[i], MNT_DETACH);
+        free(mnts[i]);
+    }
+    free(mnts);
+    /* Mount points made on the host, deepest (last made) first. */
+    snprintf(path, sizeof(path), "%s/mountpoints", dir);
+    struct shim_volumes vols;
+    memset(&vols, 0, sizeof(vols));
+    f = fopen(path, "re");
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        char **made = realloc(vols.made, (vols.nmade + 1) * sizeof(*made));
+        if (made == NULL || (made[vols.nmade] = strdup(line)) == NULL) {
+            vols.made = made != NULL ? made : vols.made;
+            break;
+        }
+        vols.made = made;
+        vols.nmade++;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    shim_volumes_teardown(&vols);
+    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }

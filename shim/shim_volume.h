@@ -20,6 +20,7 @@ struct shim_volumes {
     } * v;
     char **made; /* mount points we created on the host, removed at teardown (deepest last) */
     size_t nmade;
+    char record[1100]; /* DIR/mountpoints: the same list on disk, for a stale cleanup */
 };
 
 /* Makes every volume of m's pod under dir: emptyDir directories (mode 0777; a tmpfs of
@@ -41,5 +42,9 @@ void shim_binds_free(struct shim_bind *b, size_t n);
 /* Unmounts our tmpfs, removes what we made (volume directories, mount points). Safe
  * on a zeroed or half-set-up struct, and twice. */
 void shim_volumes_teardown(struct shim_volumes *vols);
+
+/* Cleans up after a supervisor that died: unmounts everything below dir, removes the
+ * empty mount points listed in dir/mountpoints, then dir itself. */
+void shim_volumes_cleanup_stale(const char *dir);
 
 #endif

@@ -276,3 +276,100 @@ EOF
     run ps_ delete env --grace-period 0
     assert_clean
 }
+
+@test "shared pid namespace, memory emptyDir size limit, subPath, readOnly, hostPath made" {
+    [ ! -e /podkit-e2e ] || skip "/podkit-e2e exists on this host"
+    sed "s|HOSTDIR|$BATS_TEST_TMPDIR|" "$PODS/features.yaml" >features.yaml
+    run ps_ apply -f features.yaml
+    [ "$status" -eq 0 ]
+    wait_for 10 logs_have features reader "reader sees the writer's sleep"
+    run ps_ logs features -c writer
+    echo "$output"
+    [ "${lines[0]}" = "cache: full" ]
+    [ "${lines[1]}" = "writer pid1: pause" ]
+    run ps_ logs features -c reader
+    echo "$output"
+    [ "${lines[0]}" = "reader sees: from-writer" ]
+    [ "${lines[1]}" = "read-only" ]
+    [ "$(cat "$BATS_TEST_TMPDIR/made-by-podshim/file")" = on-host ]
+    [ -d /podkit-e2e/cache ] # mount points made on the host while the pod runs...
+    run ps_ delete features
+    [ "$status" -eq 0 ]
+    assert_clean
+    [ ! -e /podkit-e2e ] # ...and removed with it
+    [ -f "$BATS_TEST_TMPDIR/made-by-podshim/file" ] # a hostPath is the host's: kept
+}
+
+@test "logs -f follows a container to its end; get -o yaml" {
+    run ps_ apply -f "$PODS/ticker.yaml"
+    [ "$status" -eq 0 ]
+    run ps_ logs -f ticker
+    [ "$status" -eq 0 ]
+    [ "$output" = $'tick 1\ntick 2\ntick 3\ntick 4\ntick 5' ]
+    run ps_ logs ticker --timestamps --tail 2
+    [[ "${lines[0]}" =~ ^[0-9-]+T[0-9:.]+Z\ tick\ 4$ ]]
+    [[ "${lines[1]}" =~ ^[0-9-]+T[0-9:.]+Z\ tick\ 5$ ]]
+    # An applied pod that ended stays visible until it is deleted.
+    wait_for 5 bash -c "'$PODSHIM' get ticker --root '$ROOT' | grep -q Completed"
+    run ps_ get ticker -o yaml
+    [ "$status" -eq 0 ]
+    [[ "$output" =~ (^|$'\n')kind:\ Pod($'\n') ]]
+    [[ "$output" =~ phase:\ Succeeded ]]
+    [[ "$output" =~ reason:\ Completed ]]
+    run ps_ delete ticker
+    [ "$status" -eq 0 ]
+    assert_clean
+}
+
+@test "a container flooding its output does not delay another container's log lines" {
+    run ps_ apply -f "$PODS/flood.yaml" --log-max-size 1MiB --log-max-files 2
+    [ "$status" -eq 0 ]
+    wait_for 20 logs_have flood tick done
+    # Each tick line says when it was printed; the CRI time says when podshim logged it.
+    local log=("$LOGS"/default_flood_*/tick/0.log)
+    run python3 - "${log[0]}" <<'PY'
+import sys, datetime
+lags = []
+for line in open(sys.argv[1]):
+    ts, stream, tag, text = line.rstrip("\n").split(" ", 3)
+    if text == "done":
+        continue
+    logged = datetime.datetime.strptime(ts[:26] + "Z", "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    lags.append(logged - float(text))
+print("lines", len(lags), "max lag %.3f s" % max(lags))
+assert len(lags) == 20 and max(lags) < 0.5, lags
+PY
+    echo "$output"
+    [ "$status" -eq 0 ]
+    # The flood was logged too, and rotated within its limits.
+    [ "$(ls "$LOGS"/default_flood_*/flood/ | wc -l)" -le 2 ]
+    run ps_ delete flood
+    assert_clean
+}
+
+@test "SIGKILL of the supervisor takes the pod with it; the next apply clears the stale state" {
+    run ps_ apply -f "$PODS/stubborn.yaml"
+    [ "$status" -eq 0 ]
+    wait_for 10 logs_have stubborn app started
+    local ctr net sup
+    ctr=$(ps_ exec stubborn -- sh -c 'echo $PPID') # in the container's pid namespace
+    ctr=$(ps_ get stubborn -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["containerStatuses"][0]["containerID"].split("//")[1])')
+    net=$(readlink "/proc/$ctr/ns/net")
+    sup=$(pgrep -f -- "apply --root $ROOT")
+    kill -KILL "$sup"
+    # Nothing may stay in the pod's network namespace.
+    in_pod_net() {
+        local f
+        for f in /proc/[0-9]*/ns/net; do
+            [ "$(readlink "$f" 2>/dev/null)" = "$net" ] && return 0
+        done
+        return 1
+    }
+    wait_for 5 bash -c "$(declare -f in_pod_net); net='$net'; ! in_pod_net"
+    run ps_ apply -f "$PODS/stubborn.yaml"
+    [ "$status" -eq 0 ]
+    run ps_ delete stubborn --grace-period 0
+    [ "$status" -eq 0 ]
+    assert_clean
+}
