@@ -9,7 +9,7 @@ set -eu
 pkgs_build="gcc make pkg-config libc6-dev libyaml-dev libevent-dev musl-tools"
 pkgs_test="libcmocka-dev bats procps util-linux coreutils python3 curl"
 pkgs_fuzz="clang libclang-rt-dev"
-pkgs_bench="tini catatonit procps"
+pkgs_bench="tini catatonit procps podman runc busybox-static"
 
 want=""
 for group in "$@"; do

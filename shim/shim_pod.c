@@ -223,9 +223,16 @@ static void start_container(struct shim_ctr *c)
         c->restarts++; /* as the kubelet counts: when the next instance is made */
     }
     set_waiting(c, "ContainerCreating", NULL);
+    /* An image that is a directory is the container's root filesystem. */
+    struct stat st;
+    const char *rootfs =
+        c->spec->image[0] == '/' && stat(c->spec->image, &st) == 0 && S_ISDIR(st.st_mode)
+            ? c->spec->image
+            : NULL;
     env = shim_env_build(p->m, c->spec, &ep, err, sizeof(err));
     if (env == NULL || (argv = shim_argv_build(c->spec, env, err, sizeof(err))) == NULL ||
-        shim_volumes_binds(&p->volumes, c->spec, &binds, &nbinds, err, sizeof(err)) < 0) {
+        shim_volumes_binds(&p->volumes, c->spec, rootfs == NULL, &binds, &nbinds, err,
+                           sizeof(err)) < 0) {
         creation_failed(c, "CreateContainerConfigError", 0, err);
         goto out;
     }
@@ -241,6 +248,8 @@ static void start_container(struct shim_ctr *c)
         .argv = argv,
         .envp = env,
         .working_dir = c->spec->working_dir,
+        .rootfs = rootfs,
+        .etc_dir = p->dir,
         .binds = binds,
         .nbinds = nbinds,
         .stdout_fd = wfds[0],
@@ -692,13 +701,41 @@ fail:
     return NULL;
 }
 
+/* /etc/hostname and /etc/resolv.conf (the host's) for containers in image directories. */
+static int write_etc_files(struct shim_podrt *p, char *err, size_t errsz)
+{
+    char path[1200], buf[8192];
+    ssize_t n = 0;
+    FILE *f;
+    int in = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
+
+    if (in >= 0) {
+        n = read(in, buf, sizeof(buf));
+        close(in);
+    }
+    snprintf(path, sizeof(path), "%s/resolv.conf", p->dir);
+    f = fopen(path, "we");
+    if (f == NULL || (n > 0 && fwrite(buf, 1, (size_t)n, f) != (size_t)n) || fclose(f) != 0) {
+        snprintf(err, errsz, "write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/hostname", p->dir);
+    f = fopen(path, "we");
+    if (f == NULL || fprintf(f, "%s\n", p->hostname) < 0 || fclose(f) != 0) {
+        snprintf(err, errsz, "write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int shim_pod_start(struct shim_podrt *p, char *err, size_t errsz)
 {
     const struct shim_pod *pod = p->m->pod;
     char *hosts;
     char **ips = NULL, **names = NULL;
 
-    if (shim_volumes_setup(&p->volumes, p->m, p->dir, err, errsz) < 0) {
+    if (shim_volumes_setup(&p->volumes, p->m, p->dir, err, errsz) < 0 ||
+        write_etc_files(p, err, errsz) < 0) {
         return -1;
     }
     /* /etc/hosts with the HostAliases section. */

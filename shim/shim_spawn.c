@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,113 @@ static int resolve(const char *cmd, char *const *envp, char *out, size_t outsz)
     return err;
 }
 
+/* mkdir -p of path (inside an image directory); or, with file, an empty file at the end. */
+static int make_target(const char *path, bool file)
+{
+    char buf[4096];
+    struct stat st;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    if (lstat(buf, &st) == 0) {
+        return 0;
+    }
+    if (file) {
+        int f = open(buf, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        return f < 0 ? -1 : close(f);
+    }
+    return mkdir(buf, 0755);
+}
+
+/* Bind-mounts source at rootfs + target (made if missing), read-only when asked. */
+static void bind_in(int fd, const char *rootfs, const char *source, const char *target, bool ro)
+{
+    char path[4096];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s%s", rootfs, target);
+    if (make_target(path, stat(source, &st) == 0 && !S_ISDIR(st.st_mode)) < 0) {
+        fail(fd, errno, "make mount point", target);
+    }
+    if (mount(source, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        fail(fd, errno, "mount", target);
+    }
+    if (ro && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, NULL) < 0) {
+        fail(fd, errno, "remount read-only", target);
+    }
+}
+
+/* The image directory becomes the container's root: /proc, a minimal /dev, a read-only
+ * /sys, the volumes and the pod's /etc files mounted into it, then pivot_root. */
+static void enter_rootfs(const struct shim_spawn_spec *s, int fd)
+{
+    static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+    static const char *const links[][2] = {{"/proc/self/fd", "fd"},
+                                           {"/proc/self/fd/0", "stdin"},
+                                           {"/proc/self/fd/1", "stdout"},
+                                           {"/proc/self/fd/2", "stderr"},
+                                           {"pts/ptmx", "ptmx"}};
+    const char *r = s->rootfs;
+    char path[4096], src[4096];
+
+    if (mount(r, r, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        fail(fd, errno, "bind the image directory", r);
+    }
+    snprintf(path, sizeof(path), "%s/proc", r);
+    if (make_target(path, false) < 0 ||
+        mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        fail(fd, errno, "mount /proc in", r);
+    }
+    snprintf(path, sizeof(path), "%s/dev", r);
+    if (make_target(path, false) < 0 ||
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0) {
+        fail(fd, errno, "mount /dev in", r);
+    }
+    for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
+        snprintf(src, sizeof(src), "/dev/%s", devices[i]);
+        bind_in(fd, r, src, src, false);
+    }
+    snprintf(path, sizeof(path), "%s/dev/pts", r);
+    if (make_target(path, false) < 0 || mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC,
+                                              "newinstance,ptmxmode=0666,mode=620") < 0) {
+        fail(fd, errno, "mount /dev/pts in", r);
+    }
+    snprintf(path, sizeof(path), "%s/dev/shm", r);
+    if (make_target(path, false) < 0 ||
+        mount("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k") <
+            0) {
+        fail(fd, errno, "mount /dev/shm in", r);
+    }
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
+        snprintf(path, sizeof(path), "%s/dev/%s", r, links[i][1]);
+        if (symlink(links[i][0], path) < 0 && errno != EEXIST) {
+            fail(fd, errno, "symlink", path);
+        }
+    }
+    bind_in(fd, r, "/sys", "/sys", true);
+    for (size_t i = 0; i < s->nbinds; i++) {
+        bind_in(fd, r, s->binds[i].source, s->binds[i].target, s->binds[i].read_only);
+    }
+    bind_in(fd, r, s->sandbox->hosts_path, "/etc/hosts", false);
+    snprintf(src, sizeof(src), "%s/hostname", s->etc_dir);
+    bind_in(fd, r, src, "/etc/hostname", false);
+    snprintf(src, sizeof(src), "%s/resolv.conf", s->etc_dir);
+    bind_in(fd, r, src, "/etc/resolv.conf", false);
+    /* pivot_root(".", "."): the old root ends up on top of the new one; detach it. */
+    if (chdir(r) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 ||
+        chdir("/") < 0) {
+        fail(fd, errno, "pivot_root into", r);
+    }
+}
+
 static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int fd)
 {
     const struct shim_sandbox *sb = s->sandbox;
@@ -96,10 +204,12 @@ static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
         fail(fd, errno, "make mounts private", NULL);
     }
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+    if (s->rootfs != NULL) {
+        enter_rootfs(s, fd);
+    } else if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
         fail(fd, errno, "mount /proc", NULL);
     }
-    for (size_t i = 0; i < s->nbinds; i++) {
+    for (size_t i = 0; i < s->nbinds && s->rootfs == NULL; i++) {
         const struct shim_bind *b = &s->binds[i];
         if (mount(b->source, b->target, NULL, MS_BIND | MS_REC, NULL) < 0) {
             fail(fd, errno, "mount", b->target);
@@ -109,7 +219,7 @@ static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int
             fail(fd, errno, "remount read-only", b->target);
         }
     }
-    if (mount(sb->hosts_path, "/etc/hosts", NULL, MS_BIND, NULL) < 0) {
+    if (s->rootfs == NULL && mount(sb->hosts_path, "/etc/hosts", NULL, MS_BIND, NULL) < 0) {
         fail(fd, errno, "mount", "/etc/hosts");
     }
     if (chdir(s->working_dir != NULL ? s->working_dir : "/") < 0) {

@@ -8,8 +8,9 @@
 
 #include "shim_sandbox.h"
 
-/* One bind mount into the container. The target must exist already (the caller makes
- * mount points, so that it can remove the ones it made). */
+/* One bind mount into the container. On the host's root the target must exist already
+ * (the caller makes mount points, so that it can remove the ones it made); in an image
+ * directory the target is made inside it, as runc does. */
 struct shim_bind {
     const char *source; /* a host path: a volume's directory, or a file or dir in it */
     const char *target; /* where the container sees it */
@@ -19,13 +20,15 @@ struct shim_bind {
 /* Everything a container start needs; all borrowed for the call. */
 struct shim_spawn_spec {
     const struct shim_sandbox *sandbox;
-    bool share_pid;                /* join pause's pid namespace instead of a new one */
-    const char *pause_path;        /* init of the container's own pid namespace, for messages */
-    int pause_fd;                  /* pause opened O_PATH: exec'd through it, since a volume
-                                    * mounted over its directory would hide pause_path */
-    char *const *argv;             /* the command, $(VAR) already expanded; NULL-terminated */
-    char *const *envp;             /* NAME=VALUE, NULL-terminated; PATH is looked up in it */
-    const char *working_dir;       /* NULL: "/" */
+    bool share_pid;          /* join pause's pid namespace instead of a new one */
+    const char *pause_path;  /* init of the container's own pid namespace, for messages */
+    int pause_fd;            /* pause opened O_PATH: exec'd through it, since a volume
+                              * mounted over its directory would hide pause_path */
+    char *const *argv;       /* the command, $(VAR) already expanded; NULL-terminated */
+    char *const *envp;       /* NAME=VALUE, NULL-terminated; PATH is looked up in it */
+    const char *working_dir; /* NULL: "/" */
+    const char *rootfs;      /* an image directory to pivot_root into, or NULL: the host's root */
+    const char *etc_dir;     /* rootfs only: holds the hostname and resolv.conf files for /etc */
     const struct shim_bind *binds; /* in mount order: parents before children */
     size_t nbinds;
     int stdout_fd, stderr_fd; /* become the container's 1 and 2; stdin is /dev/null */

@@ -294,7 +294,7 @@ static int cmp_depth(const void *a, const void *b)
     return dx < dy ? -1 : dx > dy;
 }
 
-int shim_volumes_binds(struct shim_volumes *vols, const struct shim_container *c,
+int shim_volumes_binds(struct shim_volumes *vols, const struct shim_container *c, bool on_host,
                        struct shim_bind **out, size_t *n, char *err, size_t errsz)
 {
     struct shim_bind *b = calloc(c->nmounts + 1, sizeof(*b));
@@ -324,7 +324,7 @@ int shim_volumes_binds(struct shim_volumes *vols, const struct shim_container *c
         } else {
             snprintf(source, sizeof(source), "%s", vpath);
         }
-        if (make_mount_point(vols, source, mnt->mount_path) < 0) {
+        if (on_host && make_mount_point(vols, source, mnt->mount_path) < 0) {
             snprintf(err, errsz, "mount point %s: %s", mnt->mount_path, strerror(errno));
             return -1;
         }

@@ -32,10 +32,11 @@ struct shim_volumes {
 int shim_volumes_setup(struct shim_volumes *vols, const struct shim_manifest *m, const char *dir,
                        char *err, size_t errsz);
 
-/* The binds for container c, in mount order, with mount points made when missing (and
- * remembered for teardown) and subPath directories made in their volume. *out is
+/* The binds for container c, in mount order, with subPath directories made in their
+ * volume and, on_host (a container on the host's root), mount points made when missing
+ * and remembered for teardown (in an image directory, spawning makes them). *out is
  * malloc'd, its strings too: free with shim_binds_free. Returns 0 or -1 with err. */
-int shim_volumes_binds(struct shim_volumes *vols, const struct shim_container *c,
+int shim_volumes_binds(struct shim_volumes *vols, const struct shim_container *c, bool on_host,
                        struct shim_bind **out, size_t *n, char *err, size_t errsz);
 void shim_binds_free(struct shim_bind *b, size_t n);
 

@@ -4,19 +4,36 @@
 # Usage: sh tests/bench/podshim.sh BINDIR   (as root; run by `make bench`)
 # Prints medians of RUNS runs: time from `apply` to both containers of a two-container pod
 # running, time of `delete`, the same for a 100-container pod, and the supervisor's RSS.
-# When podman is installed (and a busybox image can be made from the host's busybox), the
-# same manifest goes through `podman kube play` / `podman kube down` in the same run.
+# When podman is installed, the two-container manifest also goes through `podman kube play`
+# and `podman kube down` in the same run (row and ratio under podshim's), with an image
+# imported from the host's static busybox. podman keeps its storage, locks and network
+# config in this run's temporary directory, and reads tests/bench/containers.conf; a podman
+# failure is one line saying why, and the podshim figures stand.
 set -u
 
 bindir=$(cd "${1:?usage: sh tests/bench/podshim.sh BINDIR}" && pwd)
 RUNS=${RUNS:-11}
+PODMAN_TIMEOUT=${PODMAN_TIMEOUT:-30} # seconds, for each podman call
 podshim=$bindir/podshim
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 root=$work/root
 logs=$work/logs
-trap 'for d in "$root"/*_*/; do [ -d "$d" ] && n=${d%/} && n=${n##*/} &&
-    "$podshim" delete --root "$root" --log-dir "$logs" "${n#*_}" -n "${n%%_*}" --grace-period 0 \
-    >/dev/null 2>&1; done; rm -rf "$work"' EXIT INT TERM
+pm=$work/podman
+
+cleanup() {
+    for d in "$root"/*_*/; do
+        [ -d "$d" ] || continue
+        n=${d%/} && n=${n##*/}
+        "$podshim" delete --root "$root" --log-dir "$logs" "${n#*_}" -n "${n%%_*}" \
+            --grace-period 0 >/dev/null 2>&1
+    done
+    [ -d "$pm" ] && podman_cleanup
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "podshim.sh: needs root (namespaces); skipped"
@@ -57,16 +74,105 @@ bench_podshim() { # bench_podshim NAME NCONTAINERS -> "apply_ms delete_ms" per r
     done
 }
 
-bench_podman() { # bench_podman NAME NCONTAINERS (needs a local busybox image)
-    pod_yaml "$1" "$2" | sed 's/image: busybox/image: localhost\/podkit-busybox/' >"$work/$1.pm.yaml"
-    r=0
+# pm ARGS...: podman on this run's own state under $pm, each call bounded by PODMAN_TIMEOUT.
+# CONTAINERS_CONF replaces the host's containers.conf; the storage.conf is podman_setup's.
+pm() {
+    CONTAINERS_CONF=$here/containers.conf CONTAINERS_STORAGE_CONF=$pm/storage.conf TMPDIR=$pm/tmp \
+        timeout -k 5 "$PODMAN_TIMEOUT" podman --tmpdir "$pm/tmp" --network-config-dir "$pm/net" \
+        --volumepath "$pm/vol" "$@"
+}
+
+# pm_skip WHAT [STATUS]: the one line saying why podman is left out (its error is in $pm/err).
+pm_skip() {
+    case "${2:-}" in
+    124 | 137) why="timed out after ${PODMAN_TIMEOUT}s" ;;
+    *) why=$(grep -v -e '^WARN' -e 'level=warn' "$pm/err" 2>/dev/null | grep . | head -n 1) ;;
+    esac
+    echo "podman comparison skipped: $1: ${why:-exit status ${2:-?}}"
+}
+
+# What podman changes on the host whatever its paths: runc's state dir /run/runc (a
+# --runtime-flag root=DIR would not reach the `podman container cleanup` conmon runs), the
+# blob-info cache that `import` writes, and cgroups (with runc on a hybrid layout, podman
+# leaves each pod's in the unified tree).
+# podman_setup notes what is new, and podman_cleanup removes it.
+blobcache=/var/lib/containers/cache/blob-info-cache-v1.boltdb
+pm_cgroups() {
+    find /sys/fs/cgroup/libpod_parent /sys/fs/cgroup/*/libpod_parent -depth -type d 2>/dev/null
+}
+
+# podman_setup: podman's own storage and the busybox image, FROM scratch: /bin/busybox,
+# /bin/sh and /bin/sleep (no registry is reachable).
+podman_setup() {
+    bb=$(command -v busybox) || { pm_skip "no busybox (Debian: busybox-static)"; return 1; }
+    if ldd "$bb" >/dev/null 2>&1; then
+        pm_skip "$bb is dynamically linked (Debian: busybox-static)"
+        return 1
+    fi
+    mkdir -p "$pm/tmp" "$pm/img/bin"
+    pm_cgroups >"$pm/cgroups.before"
+    for f in "$blobcache" /run/runc; do [ -e "$f" ] || echo "$f"; done >"$pm/host.new"
+    printf '[storage]\ndriver = "overlay"\ngraphroot = "%s"\nrunroot = "%s"\n' \
+        "$pm/root" "$pm/run" >"$pm/storage.conf"
+    cp "$bb" "$pm/img/bin/busybox"
+    for app in sh sleep; do ln -s busybox "$pm/img/bin/$app"; done
+    tar -C "$pm/img" -c . | pm import --quiet --change 'ENV PATH=/bin' - localhost/podkit-busybox \
+        >/dev/null 2>"$pm/err" || { pm_skip "podman import" $?; return 1; }
+}
+
+# podman_cleanup: no pod, container, image, mount, process or cgroup of ours left.
+podman_cleanup() {
+    if [ -f "$pm/storage.conf" ]; then
+        pm pod rm --all --force --time 0 >/dev/null 2>&1
+        pm rm --all --force --time 0 >/dev/null 2>&1
+        pm rmi --all --force >/dev/null 2>&1
+    fi
+    awk -v p="$pm/" 'index($2, p) == 1 {print $2}' /proc/self/mounts | sort -r |
+        while read -r m; do umount -l "$m"; done
+    if [ -f "$pm/cgroups.before" ]; then
+        pm_cgroups | grep -vxF -f "$pm/cgroups.before" | while read -r d; do rmdir "$d"; done
+    fi
+    if grep -qxF "$blobcache" "$pm/host.new" 2>/dev/null; then
+        rm -f "$blobcache"
+        rmdir "${blobcache%/*}" "${blobcache%/*/*}" 2>/dev/null
+    fi
+    grep -qx /run/runc "$pm/host.new" 2>/dev/null && rmdir /run/runc 2>/dev/null
+}
+
+# pm_check NAME NCONTAINERS: the pod and all its containers are running (after kube play),
+# or, with NCONTAINERS 0, nothing is left (after kube down).
+pm_check() {
+    if [ "$2" -eq 0 ]; then
+        left=$({ pm ps --all --quiet && pm pod ps --quiet; } 2>"$pm/err" | wc -l)
+        [ "$left" -eq 0 ] && return 0
+        echo "podman comparison skipped: kube down left $left containers and pods behind"
+        return 1
+    fi
+    st=$(pm pod ps --filter "name=^$1\$" --format '{{.Status}}' 2>"$pm/err")
+    up=$(pm ps --filter "pod=$1" --filter status=running --quiet 2>"$pm/err" | wc -l)
+    [ "$st" = Running ] && [ "$up" -eq $(($2 + 1)) ] && return 0
+    echo "podman comparison skipped: kube play returned with the pod '$st'" \
+        "and $up of $(($2 + 1)) containers running (infra included)"
+    return 1
+}
+
+# bench_podman NAME NCONTAINERS OUT: "play_ms down_ms" per run into OUT. A podshim pod has
+# loopback only, so the podman pod gets --network none (a netns with lo, and no bridge).
+bench_podman() {
+    pod_yaml "$1" "$2" | sed 's|image: busybox|image: localhost/podkit-busybox|' >"$work/$1.pm.yaml"
+    : >"$3"
+    r=-1 # run -1 is not timed: on its first pod, podman builds its infra image from catatonit
     while [ "$r" -lt "$RUNS" ]; do
         t0=$(now_ms)
-        podman kube play --quiet "$work/$1.pm.yaml" >/dev/null 2>&1 || return 1
+        pm kube play --quiet --network none "$work/$1.pm.yaml" >/dev/null 2>"$pm/err" ||
+            { pm_skip "podman kube play" $?; return 1; }
         t1=$(now_ms)
-        podman kube down "$work/$1.pm.yaml" >/dev/null 2>&1 || return 1
+        if [ "$r" -lt 0 ]; then pm_check "$1" "$2" || return 1; fi
+        pm kube down "$work/$1.pm.yaml" >/dev/null 2>"$pm/err" ||
+            { pm_skip "podman kube down" $?; return 1; }
         t2=$(now_ms)
-        echo "$((t1 - t0)) $((t2 - t1))"
+        if [ "$r" -lt 0 ]; then pm_check "$1" 0 || return 1; fi
+        if [ "$r" -ge 0 ]; then echo "$((t1 - t0)) $((t2 - t1))" >>"$3"; fi
         r=$((r + 1))
     done
 }
@@ -77,29 +183,28 @@ report() { # report LABEL FILE
     printf '%-40s %10s %10s\n' "$1" "$a" "$d"
 }
 
-echo "podshim: pod start and delete, medians of $RUNS runs (ms)"
-printf '%-40s %10s %10s\n' "" "to running" "delete"
-bench_podshim two 2 >"$work/two.ps" || { echo "podshim apply failed"; exit 1; }
-report "podshim, 2 containers" "$work/two.ps"
-bench_podshim hundred 100 >"$work/hundred.ps" || { echo "podshim apply failed"; exit 1; }
-report "podshim, 100 containers" "$work/hundred.ps"
+ratio() { # ratio COLUMN: podman's median over podshim's, 2 containers
+    a=$(cut -d' ' -f"$1" "$work/two.pm" | median)
+    b=$(cut -d' ' -f"$1" "$work/two.ps" | median)
+    awk -v a="$a" -v b="$b" 'BEGIN {printf "%.0f", a / (b > 0 ? b : 1)}'
+}
 
-if command -v podman >/dev/null 2>&1 && command -v busybox >/dev/null 2>&1; then
-    if ! podman image exists localhost/podkit-busybox 2>/dev/null; then
-        mkdir -p "$work/img/bin"
-        cp "$(command -v busybox)" "$work/img/bin/"
-        for app in sh sleep; do ln -sf busybox "$work/img/bin/$app"; done
-        tar -C "$work/img" -c . | podman import - localhost/podkit-busybox >/dev/null 2>&1
-    fi
-    if bench_podman two 2 >"$work/two.pm"; then
-        report "podman kube play/down, 2 containers" "$work/two.pm"
-        pa=$(cut -d' ' -f1 "$work/two.pm" | median)
-        sa=$(cut -d' ' -f1 "$work/two.ps" | median)
-        echo "podshim is $(awk -v a="$pa" -v b="$sa" 'BEGIN {printf "%.0f", a / (b > 0 ? b : 1)}')x faster to running than podman kube play"
-    else
-        echo "podman kube play failed (see the README for the containers.conf these machines need)"
-    fi
-else
-    echo "podman (and busybox for its image) not installed: podman comparison skipped"
+echo "podshim: pod start and delete, medians of $RUNS runs (ms)"
+bench_podshim two 2 >"$work/two.ps" || { echo "podshim apply failed"; exit 1; }
+bench_podshim hundred 100 >"$work/hundred.ps" || { echo "podshim apply failed"; exit 1; }
+if ! command -v podman >/dev/null 2>&1; then
+    echo "podman comparison skipped: podman not installed (sh mk/deps.sh bench)" >"$work/pm.out"
+elif ! { podman_setup && bench_podman two 2 "$work/two.pm"; } >"$work/pm.out"; then
+    rm -f "$work/two.pm"
 fi
+
+printf '%-40s %10s %10s\n' "" "to running" "delete"
+report "podshim, 2 containers" "$work/two.ps"
+if [ -f "$work/two.pm" ]; then
+    report "podman kube play/down, 2 containers" "$work/two.pm"
+    echo "  podshim: $(ratio 1)x faster to running than kube play," \
+        "$(ratio 2)x faster to delete than kube down"
+fi
+cat "$work/pm.out"
+report "podshim, 100 containers" "$work/hundred.ps"
 echo "supervisor RSS with 2 containers: $(median <"$work/two.rss") kB; with 100: $(median <"$work/hundred.rss") kB"

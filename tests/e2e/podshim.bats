@@ -373,3 +373,45 @@ PY
     [ "$status" -eq 0 ]
     assert_clean
 }
+
+@test "an image that is a directory becomes the container's root (pivot_root)" {
+    local rfs="$BATS_TEST_TMPDIR/rootfs" lib
+    mkdir -p "$rfs/bin"
+    cp /bin/dash "$rfs/bin/sh"
+    for lib in $(ldd /bin/dash | grep -o '/[^ ]*'); do
+        mkdir -p "$rfs$(dirname "$lib")"
+        cp "$lib" "$rfs$lib"
+    done
+    cat >rootfs.yaml <<YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: rootfs
+spec:
+  restartPolicy: Never
+  volumes:
+    - name: data
+      emptyDir: {}
+  containers:
+    - name: app
+      image: $rfs
+      command: ["/bin/sh", "-c"]
+      args:
+        - |
+          read -r h < /etc/hostname; echo "hostname file: \$h"
+          [ -e /etc/debian_version ] && echo "host root visible" || echo "own root"
+          [ -c /dev/null ] && echo "dev/null is a device"
+          read -r c < /proc/1/comm; echo "pid 1: \$c"
+          echo hi > /data/x && read -r x < /data/x && echo "volume: \$x"
+          while read -r l; do case "\$l" in *rootfs*) echo "hosts: \$l";; esac; done < /etc/hosts
+      volumeMounts:
+        - {name: data, mountPath: /data}
+YAML
+    run ps_ run -f rootfs.yaml
+    [ "$status" -eq 0 ]
+    run cut -d' ' -f4- "$LOGS"/default_rootfs_*/app/0.log
+    echo "$output"
+    [ "$output" = $'hostname file: rootfs\nown root\ndev/null is a device\npid 1: pause\nvolume: hi\nhosts: 127.0.0.1\trootfs' ]
+    assert_clean
+    ! grep -q "$rfs" /proc/self/mounts
+}
