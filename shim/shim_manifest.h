@@ -54,7 +54,7 @@ struct shim_env_from {
 };
 
 struct shim_port {
-    char *name;         /* NULL when unnamed; else an IANA_SVC_NAME, unique in the pod */
+    char *name;         /* NULL when unnamed; else an IANA_SVC_NAME, unique in its container */
     int container_port; /* 1-65535 */
     int host_port;      /* 0: none */
     char *host_ip;      /* NULL: 127.0.0.1 when host_port is set */

@@ -204,6 +204,48 @@ static void creation_failed(struct shim_ctr *c, const char *reason, int exit_cod
 
 static void report_started(struct shim_podrt *p);
 
+/* Learns whether container c's exec worked (its result pipe is readable, or the child has
+ * exited): running from now on, or a StartError that its reaping will not overwrite. */
+static void finish_start(struct shim_ctr *c)
+{
+    char err[512];
+    int code;
+
+    if (c->start_ev != NULL) {
+        event_free(c->start_ev);
+        c->start_ev = NULL;
+    }
+    if (c->start_fd < 0) {
+        return;
+    }
+    int rc = shim_spawn_finish(c->start_fd, &code, err, sizeof(err));
+    c->start_fd = -1;
+    if (rc < 0) {
+        /* The child exits 127 after reporting; shim_pod_reap keeps this instead. */
+        pid_t pid = c->pid;
+        creation_failed(c, "StartError", code, err);
+        c->pid = pid;
+        return;
+    }
+    c->ever_started = true;
+    c->state = SHIM_CRUNNING;
+    c->reason[0] = '\0';
+    c->message[0] = '\0';
+    now_wall(&c->started);
+    clock_gettime(CLOCK_MONOTONIC, &c->started_mono);
+    pk_log_info("pod %s: container %s started (pid %d)", c->pod->m->pod->name, c->spec->name,
+                (int)c->pid);
+}
+
+static void on_start_result(evutil_socket_t fd, short what, void *arg)
+{
+    struct shim_ctr *c = arg;
+    (void)fd;
+    (void)what;
+    finish_start(c);
+    advance(c->pod);
+}
+
 static void start_container(struct shim_ctr *c)
 {
     struct shim_podrt *p = c->pod;
@@ -213,7 +255,6 @@ static void start_container(struct shim_ctr *c)
     char err[512];
     char **env = NULL, **argv = NULL;
     int wfds[2] = {-1, -1};
-    int code = 0;
 
     if (c->term.set) {
         c->last = c->term;
@@ -255,22 +296,22 @@ static void start_container(struct shim_ctr *c)
         .stdout_fd = wfds[0],
         .stderr_fd = wfds[1],
     };
-    pid_t pid = shim_spawn(&spec, &code, err, sizeof(err));
+    int result_fd;
+    pid_t pid = shim_spawn_start(&spec, &result_fd, err, sizeof(err));
     close(wfds[0]);
     close(wfds[1]);
     if (pid < 0) {
         close_instance(c);
-        creation_failed(c, "StartError", code, err);
+        creation_failed(c, "StartError", 127, err);
         goto out;
     }
+    /* The next container is cloned while this one execs; on_start_result says how it went. */
     c->pid = pid;
-    c->ever_started = true;
-    c->state = SHIM_CRUNNING;
-    c->reason[0] = '\0';
-    c->message[0] = '\0';
-    now_wall(&c->started);
-    clock_gettime(CLOCK_MONOTONIC, &c->started_mono);
-    pk_log_info("pod %s: container %s started (pid %d)", p->m->pod->name, c->spec->name, (int)pid);
+    c->start_fd = result_fd;
+    c->start_ev = event_new(p->base, result_fd, EV_READ, on_start_result, c);
+    if (c->start_ev == NULL || event_add(c->start_ev, NULL) < 0) {
+        finish_start(c); /* no event: learn the outcome now */
+    }
 out:
     shim_binds_free(binds, nbinds);
     shim_strv_free(argv);
@@ -350,11 +391,11 @@ static void advance(struct shim_podrt *p)
             break;
         }
         struct shim_ctr *c = &p->ctrs[p->next_init];
-        if (c->state == SHIM_CRUNNING ||
+        if (c->pid > 0 || c->state == SHIM_CRUNNING ||
             (c->state == SHIM_WAITING && evtimer_pending(c->timer, NULL))) {
-            break;
+            break; /* starting, running, or waiting out its back-off */
         }
-        if (c->state == SHIM_TERMINATED && c->term.exit_code == 0) {
+        if (c->state == SHIM_TERMINATED && c->term.exit_code == 0 && c->pid == 0) {
             c->done = true;
             p->next_init++;
             continue;
@@ -377,8 +418,8 @@ static void advance(struct shim_podrt *p)
             break;
         }
         start_container(c); /* waiting for its first start */
-        if (c->state == SHIM_TERMINATED) {
-            continue; /* could not even start: judged like an exit above */
+        if (c->state == SHIM_TERMINATED && c->pid == 0) {
+            continue; /* could not even be created: judged like an exit above */
         }
         break;
     }
@@ -386,7 +427,7 @@ static void advance(struct shim_podrt *p)
     if (p->initialized) {
         for (size_t i = p->ninit; i < p->nctrs; i++) {
             struct shim_ctr *c = &p->ctrs[i];
-            if (c->state == SHIM_TERMINATED && !c->done) {
+            if (c->state == SHIM_TERMINATED && !c->done && c->pid == 0) {
                 if (wants_restart(c)) {
                     schedule_restart(c);
                 } else {
@@ -459,7 +500,13 @@ void shim_pod_reap(struct shim_podrt *p)
         if (c == NULL) {
             continue; /* an orphan we adopted as subreaper */
         }
+        finish_start(c); /* dead before its result was read: read it now */
         c->pid = 0;
+        if (c->state == SHIM_TERMINATED && c->term.set) {
+            /* It never ran: the StartError recorded by finish_start stands. */
+            close_instance(c);
+            continue;
+        }
         c->state = SHIM_TERMINATED;
         memset(&c->term, 0, sizeof(c->term));
         c->term.set = true;
@@ -534,6 +581,14 @@ static void teardown(struct shim_podrt *p)
     for (size_t i = 0; i < p->nctrs; i++) {
         if (p->ctrs[i].timer != NULL) {
             evtimer_del(p->ctrs[i].timer);
+        }
+        if (p->ctrs[i].start_ev != NULL) {
+            event_free(p->ctrs[i].start_ev);
+            p->ctrs[i].start_ev = NULL;
+        }
+        if (p->ctrs[i].start_fd >= 0) {
+            close(p->ctrs[i].start_fd);
+            p->ctrs[i].start_fd = -1;
         }
         if (p->ctrs[i].log != NULL) {
             close_instance(&p->ctrs[i]);
@@ -684,7 +739,7 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
         c->pod = p;
         c->init = i < p->ninit;
         c->spec = c->init ? &pod->init_containers[i] : &pod->containers[i - p->ninit];
-        c->out_fd = c->err_fd = -1;
+        c->out_fd = c->err_fd = c->start_fd = -1;
         c->timer = evtimer_new(base, on_restart_timer, c);
         if (c->timer == NULL) {
             snprintf(err, errsz, "out of memory");

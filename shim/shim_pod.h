@@ -49,6 +49,8 @@ struct shim_ctr {
     char reason[32];   /* waiting reason: ContainerCreating, PodInitializing, CrashLoopBackOff */
     char message[512]; /* why, for a waiting reason */
     pid_t pid;         /* the container's init (pause) or process; 0 when not running */
+    int start_fd;      /* while the exec is not yet known to have worked: its result pipe */
+    struct event *start_ev;
     struct timespec started;      /* wall clock, when running */
     struct timespec started_mono; /* for the back-off reset */
     struct shim_exit term;        /* when terminated */

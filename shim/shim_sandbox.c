@@ -94,35 +94,16 @@ static int loopback_up(void)
     return rc;
 }
 
-/* In the cloned child: finish the sandbox and become pause. On failure, the step and
- * errno go up the pipe and the child exits. Only async-signal-safe work, and what the
- * kernel needs, happens here. */
-static void __attribute__((noreturn)) sandbox_child(const struct shim_sandbox_spec *spec, int fd)
+/* In the cloned child: become pause, and die with the supervisor whatever kills it (pause
+ * is PID 1 of the pod, so the whole pod goes). A failed exec shows as pause exiting 127. */
+static void __attribute__((noreturn)) sandbox_child(const char *pause_path)
 {
-    struct {
-        int err;
-        char step[24];
-    } report = {0, ""};
     sigset_t none;
 
-    /* The pod dies with its supervisor, whatever kills it: pause is PID 1 of the pod. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
-    if (sethostname(spec->hostname, strlen(spec->hostname)) < 0) {
-        report.err = errno;
-        strcpy(report.step, "sethostname");
-    } else if (loopback_up() < 0) {
-        report.err = errno;
-        strcpy(report.step, "bring lo up");
-    } else {
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execl(spec->pause_path, "pause", (char *)NULL);
-        report.err = errno;
-        snprintf(report.step, sizeof(report.step), "exec pause");
-    }
-    if (write(fd, &report, sizeof(report)) < 0) {
-        /* nothing more to do: the parent sees EOF and reports the exit */
-    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execl(pause_path, "pause", (char *)NULL);
     _exit(127);
 }
 
@@ -131,7 +112,11 @@ static int open_ns(pid_t pid, const char *name, char *err, size_t errsz)
     char path[64];
     int fd;
 
-    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+    if (pid > 0) {
+        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
+    } else {
+        snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", name);
+    }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errsz, "open %s: %s", path, strerror(errno));
@@ -139,16 +124,52 @@ static int open_ns(pid_t pid, const char *name, char *err, size_t errsz)
     return fd;
 }
 
+/* Runs fn inside the namespace ns_fd (of type nstype) and comes back to ours. Failing to
+ * come back would leave the supervisor in the pod: that is fatal. */
+static int in_ns(int ns_fd, int nstype, const char *name, int (*fn)(const void *), const void *arg,
+                 char *err, size_t errsz)
+{
+    char what[32];
+    int self = open_ns(0, name, err, errsz);
+    int rc;
+
+    if (self < 0) {
+        return -1;
+    }
+    if (setns(ns_fd, nstype) < 0) {
+        snprintf(err, errsz, "enter the pod's %s namespace: %s", name, strerror(errno));
+        close(self);
+        return -1;
+    }
+    rc = fn(arg);
+    snprintf(what, sizeof(what), "%s", rc < 0 ? strerror(errno) : "");
+    if (setns(self, nstype) < 0) {
+        fprintf(stderr, "podshim: cannot return to its own %s namespace: %s\n", name,
+                strerror(errno));
+        abort();
+    }
+    close(self);
+    if (rc < 0) {
+        snprintf(err, errsz, "%s in the pod's %s namespace: %s",
+                 nstype == CLONE_NEWUTS ? "sethostname" : "bring lo up", name, what);
+    }
+    return rc;
+}
+
+static int set_hostname(const void *name)
+{
+    return sethostname(name, strlen(name));
+}
+
+static int lo_up(const void *unused)
+{
+    (void)unused;
+    return loopback_up();
+}
+
 int shim_sandbox_create(struct shim_sandbox *sb, const struct shim_sandbox_spec *spec, char *err,
                         size_t errsz)
 {
-    struct {
-        int err;
-        char step[24];
-    } report;
-    int fds[2];
-    ssize_t n;
-
     memset(sb, 0, sizeof(*sb));
     sb->net_fd = sb->ipc_fd = sb->uts_fd = sb->pid_fd = -1;
     if (snprintf(sb->hosts_path, sizeof(sb->hosts_path), "%s/hosts", spec->dir) >=
@@ -159,41 +180,29 @@ int shim_sandbox_create(struct shim_sandbox *sb, const struct shim_sandbox_spec 
     if (write_file(sb->hosts_path, spec->hosts, err, errsz) < 0) {
         return -1;
     }
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        snprintf(err, errsz, "pipe2: %s", strerror(errno));
+    if (access(spec->pause_path, X_OK) < 0) {
+        snprintf(err, errsz, "pause binary %s: %s", spec->pause_path, strerror(errno));
         return -1;
     }
-    /* A raw clone without a new stack behaves like fork, with the new namespaces. */
+    /* A raw clone without a new stack behaves like fork, with the new namespaces; they
+     * exist as soon as it returns, so nothing here waits for pause's exec. */
     pid_t pid = (pid_t)syscall(SYS_clone,
                                CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID | SIGCHLD,
                                NULL, NULL, NULL, NULL);
     if (pid < 0) {
         snprintf(err, errsz, "clone(new net, ipc, uts, pid namespaces): %s", strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
         return -1;
     }
     if (pid == 0) {
-        close(fds[0]);
-        sandbox_child(spec, fds[1]);
-    }
-    close(fds[1]);
-    do {
-        n = read(fds[0], &report, sizeof(report));
-    } while (n < 0 && errno == EINTR);
-    close(fds[0]);
-    if (n > 0) {
-        waitpid(pid, NULL, 0);
-        report.step[sizeof(report.step) - 1] = '\0';
-        snprintf(err, errsz, "starting pause (%s): %s: %s", spec->pause_path, report.step,
-                 strerror(report.err));
-        return -1;
+        sandbox_child(spec->pause_path);
     }
     sb->pause_pid = pid;
     if ((sb->net_fd = open_ns(pid, "net", err, errsz)) < 0 ||
         (sb->ipc_fd = open_ns(pid, "ipc", err, errsz)) < 0 ||
         (sb->uts_fd = open_ns(pid, "uts", err, errsz)) < 0 ||
-        (sb->pid_fd = open_ns(pid, "pid", err, errsz)) < 0) {
+        (sb->pid_fd = open_ns(pid, "pid", err, errsz)) < 0 ||
+        in_ns(sb->uts_fd, CLONE_NEWUTS, "uts", set_hostname, spec->hostname, err, errsz) < 0 ||
+        in_ns(sb->net_fd, CLONE_NEWNET, "net", lo_up, NULL, err, errsz) < 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         sb->pause_pid = 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -261,19 +262,16 @@ static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int
     fail(fd, errno, "exec", s->pause_path);
 }
 
-pid_t shim_spawn(const struct shim_spawn_spec *s, int *exit_code, char *err, size_t errsz)
+pid_t shim_spawn_start(const struct shim_spawn_spec *s, int *result_fd, char *err, size_t errsz)
 {
-    struct report r;
     int fds[2];
     int self_pid_ns = -1;
-    ssize_t n;
     pid_t pid;
     unsigned long flags = CLONE_NEWNS | SIGCHLD;
 
-    *exit_code = 0;
+    *result_fd = -1;
     if (s->argv == NULL || s->argv[0] == NULL) {
         snprintf(err, errsz, "no command");
-        *exit_code = 127;
         return -1;
     }
     if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -317,14 +315,29 @@ pid_t shim_spawn(const struct shim_spawn_spec *s, int *exit_code, char *err, siz
         snprintf(err, errsz, "clone: %s", strerror(clone_errno));
         return -1;
     }
-    do {
-        n = read(fds[0], &r, sizeof(r));
-    } while (n < 0 && errno == EINTR);
-    close(fds[0]);
-    if (n <= 0) {
-        return pid; /* exec closed the pipe */
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    *result_fd = fds[0];
+    return pid;
+}
+
+int shim_spawn_finish(int result_fd, int *exit_code, char *err, size_t errsz)
+{
+    struct report r;
+    ssize_t n;
+    struct pollfd pfd = {result_fd, POLLIN, 0};
+
+    *exit_code = 0;
+    for (;;) {
+        n = read(result_fd, &r, sizeof(r));
+        if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
+            break;
+        }
+        poll(&pfd, 1, -1); /* only when called before the pipe was ready */
     }
-    waitpid(pid, NULL, 0);
+    close(result_fd);
+    if (n <= 0) {
+        return 0; /* EOF: exec closed the pipe */
+    }
     r.what[sizeof(r.what) - 1] = '\0';
     snprintf(err, errsz, "%s: %s", r.what, strerror(r.err));
     *exit_code = r.err == ENOENT ? 127 : 126;

@@ -37,10 +37,16 @@ struct shim_spawn_spec {
 /* Starts the container as a child of the caller in a new mount namespace (and a new pid
  * namespace with pause as its init, unless share_pid) joined to the sandbox's net, ipc and
  * uts namespaces, with the binds and the pod's /etc/hosts mounted and a /proc of its own.
- * Returns the child's pid once the command is exec'd (the caller reaps it; its exit
- * status is the container's), or -1 with err naming the step that failed, e.g.
- * 'exec "nginx": No such file or directory' or 'mount /data: ...'. A failed exec reports
- * 127 (not found) or 126 through *exit_code for the container status. */
-pid_t shim_spawn(const struct shim_spawn_spec *spec, int *exit_code, char *err, size_t errsz);
+ * Returns the child's pid at once, without waiting for the exec, and in *result_fd the
+ * read end of a pipe (close-on-exec, non-blocking) for shim_spawn_finish: it reaches EOF
+ * once the command is exec'd, or carries the reason it could not be. The caller reaps the
+ * child; its exit status is the container's. -1 with err when not even the clone worked. */
+pid_t shim_spawn_start(const struct shim_spawn_spec *spec, int *result_fd, char *err, size_t errsz);
+
+/* Reads the outcome of a start from result_fd, once it is readable or the child has exited
+ * (it blocks until then), and closes it. Returns 0 when the command was exec'd, or -1 with
+ * err naming the step that failed (e.g. 'executable file not found in $PATH: "nginx"') and
+ * *exit_code: 127 when the command does not exist, 126 otherwise. */
+int shim_spawn_finish(int result_fd, int *exit_code, char *err, size_t errsz);
 
 #endif
