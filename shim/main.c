@@ -146,10 +146,12 @@ static const struct pk_conf_key delete_keys[] = {
 };
 
 #define ABOUT_ROOTFS                                                                               \
-    "Containers run host commands on the host's root filesystem, in the pod's shared\n"            \
-    "net, ipc and uts namespaces and a mount and pid namespace of their own (pause is each\n"      \
-    "container's init). `image` is recorded but not pulled: there is no image entrypoint,\n"       \
-    "so `command` (or `args`) must name what to run."
+    "Containers share the pod's net, ipc and uts namespaces and have a mount and a pid\n"      \
+    "namespace of their own (pause is each container's init). A container runs a host\n"       \
+    "command on the host's root filesystem; when `image` is an absolute path to a directory\n" \
+    "holding a root filesystem, the container is pivot_rooted into it instead (with /proc,\n"  \
+    "/dev, /sys, /etc/hosts, /etc/hostname and /etc/resolv.conf). Nothing is pulled and there\n" \
+    "is no image entrypoint, so `command` (or `args`) must name what to run."
 
 struct command {
     const char *name;
