@@ -1,5 +1,6 @@
 /* pk_conf.c — the table-driven configuration: defaults, YAML documents (libyaml), flags. */
 #include "pk_conf.h"
+#include "pk_str.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -599,44 +600,6 @@ static int set_node(struct pk_conf *c, const struct pk_conf_key *k, void *base, 
     return 0;
 }
 
-/* Edit distance counting a swap of two neighbours as one edit (so "prot" is 1 from
- * "port"), for "did you mean" on unknown keys. */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t rows[3][PATH_MAX_LEN + 1];
-    size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
-
-    if (la > PATH_MAX_LEN || lb > PATH_MAX_LEN) {
-        return SIZE_MAX;
-    }
-    for (size_t j = 0; j <= lb; j++) {
-        prev[j] = j;
-    }
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t best = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            if (prev[j] + 1 < best) {
-                best = prev[j] + 1;
-            }
-            if (cur[j - 1] + 1 < best) {
-                best = cur[j - 1] + 1;
-            }
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                prev2[j - 2] + 1 < best) {
-                best = prev2[j - 2] + 1;
-            }
-            cur[j] = best;
-        }
-        size_t *t = prev2;
-        prev2 = prev;
-        prev = cur;
-        cur = t;
-    }
-    return prev[lb];
-}
-
 /* True when some file key of section s lies under prefix ("web" for "web.listen"). */
 static bool is_section_prefix(const struct pk_conf *c, size_t s, const char *prefix)
 {
@@ -661,7 +624,7 @@ static int unknown_key(struct pk_conf *c, const yaml_node_t *key, const char *pa
     for (size_t s = 0; s < c->nsect; s++) {
         for (size_t i = 0; i < c->sect[s].nkeys; i++) {
             const struct pk_conf_key *k = &c->sect[s].keys[i];
-            size_t d = edit_distance(path, k->name);
+            size_t d = pk_edit_distance(path, k->name, false);
             if (!(k->flags & PK_CONF_FLAG_ONLY) && d < best_d) {
                 best_d = d;
                 best = k->name;

@@ -1,6 +1,8 @@
 /* pk_log.c — the process logger: formats one event into one buffer and writes it once. */
 #include "pk_log.h"
 
+#include "pk_fs.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -206,15 +208,6 @@ void pk_log_emit(enum pk_log_level level, const char *fmt, ...)
     l.buf[l.len++] = '\n';
 
     /* One write; a short write to a pipe or tty is finished, not dropped. */
-    for (size_t off = 0; off < l.len;) {
-        ssize_t w = write(logger.fd, l.buf + off, l.len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            break;
-        }
-        off += (size_t)w;
-    }
+    (void)pk_write_all(logger.fd, l.buf, l.len);
     errno = saved_errno;
 }

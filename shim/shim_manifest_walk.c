@@ -1,5 +1,6 @@
 /* shim_manifest_walk.c — the table-driven walk of a manifest's mappings (known, noted,
  * not-yet-supported and unknown fields, with "did you mean"), and string sets. */
+#include "pk_str.h"
 #include "shim_manifest_int.h"
 
 #include <ctype.h>
@@ -8,46 +9,6 @@
 #include <string.h>
 
 /* ---- the walk ---------------------------------------------------------------------- */
-
-/* Edit distance, case-insensitive, counting a swap of neighbours as one edit; SIZE_MAX when
- * the lengths alone differ by limit or more. */
-static size_t distance(const char *a, const char *b, size_t limit)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t rows[3][65];
-    size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
-
-    if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) >= limit) {
-        return SIZE_MAX;
-    }
-    for (size_t j = 0; j <= lb; j++) {
-        prev[j] = j;
-    }
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            char ca = (char)tolower((unsigned char)a[i - 1]);
-            char cb = (char)tolower((unsigned char)b[j - 1]);
-            size_t best = prev[j - 1] + (ca != cb);
-            if (prev[j] + 1 < best) {
-                best = prev[j] + 1;
-            }
-            if (cur[j - 1] + 1 < best) {
-                best = cur[j - 1] + 1;
-            }
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && prev2[j - 2] + 1 < best) {
-                best = prev2[j - 2] + 1;
-            }
-            cur[j] = best;
-        }
-        size_t *t = prev2;
-        prev2 = prev;
-        prev = cur;
-        cur = t;
-    }
-    return prev[lb];
-}
 
 static int unknown_field(struct shim_mf *c, const yaml_node_t *key, const char *path,
                          const char *name, const struct shim_mf_field *fields)
@@ -58,7 +19,7 @@ static int unknown_field(struct shim_mf *c, const yaml_node_t *key, const char *
     char val[64];
 
     for (const struct shim_mf_field *f = fields; f->name != NULL; f++) {
-        size_t d = distance(name, f->name, best_d);
+        size_t d = pk_edit_distance(name, f->name, true);
         if (d < best_d) {
             best_d = d;
             best = f->name;

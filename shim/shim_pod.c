@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pk_fs.h"
 #include "pk_log.h"
 #include "shim_ctl.h"
 #include "shim_env.h"
@@ -653,23 +654,6 @@ static void stop_containers(struct shim_podrt *p, long long grace_s)
 
 /* ---- creation ---------------------------------------------------------------------------- */
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char buf[1024];
-
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *s = buf + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(buf, mode) < 0 && errno != EEXIST) {
-                return -1;
-            }
-            *s = '/';
-        }
-    }
-    return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest *m,
                                    const struct shim_opts *opts, char *err, size_t errsz)
 {
@@ -697,7 +681,7 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
     snprintf(p->dir, sizeof(p->dir), "%s/%s_%s", opts->root, pod->namespace, pod->name);
     snprintf(p->log_dir, sizeof(p->log_dir), "%s/%s_%s_%s", opts->log_dir, pod->namespace,
              pod->name, pod->uid);
-    if (mkdir_p(opts->root, 0700) < 0) {
+    if (pk_mkdir_p(opts->root, 0700) < 0) {
         snprintf(err, errsz, "cannot make %s: %s", opts->root, strerror(errno));
         goto fail;
     }

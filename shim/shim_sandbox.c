@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pk_fs.h"
+
 char *shim_hosts_file(const char *hostname, const char *pod_ip, char *const *ips,
                       char *const *names, size_t n)
 {
@@ -47,31 +49,6 @@ char *shim_hosts_file(const char *hostname, const char *pod_ip, char *const *ips
         return NULL;
     }
     return buf;
-}
-
-/* Writes data to path atomically enough for a file nobody reads yet. */
-static int write_file(const char *path, const char *data, char *err, size_t errsz)
-{
-    size_t len = strlen(data);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-    if (fd < 0) {
-        snprintf(err, errsz, "open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0) {
-            snprintf(err, errsz, "write %s: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return close(fd);
 }
 
 /* In the new network namespace: bring lo up (it starts down). */
@@ -177,7 +154,8 @@ int shim_sandbox_create(struct shim_sandbox *sb, const struct shim_sandbox_spec 
         snprintf(err, errsz, "state directory path too long");
         return -1;
     }
-    if (write_file(sb->hosts_path, spec->hosts, err, errsz) < 0) {
+    if (pk_write_file(sb->hosts_path, spec->hosts, strlen(spec->hosts), 0644) < 0) {
+        snprintf(err, errsz, "write %s: %s", sb->hosts_path, strerror(errno));
         return -1;
     }
     if (access(spec->pause_path, X_OK) < 0) {

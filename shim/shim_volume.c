@@ -11,56 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* mkdir -p with mode for the directories it makes. Returns 0 or -1 with errno. */
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-
-    if (len >= sizeof(buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, mode) < 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST) {
-        return -1;
-    }
-    return 0;
-}
-
-static int write_file(const char *path, const char *data, size_t len, int mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-    if (fd < 0) {
-        return -1;
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0) {
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    if (fchmod(fd, (mode_t)mode) < 0) {
-        close(fd);
-        return -1;
-    }
-    return close(fd);
-}
+#include "pk_fs.h"
 
 /* Writes the keys of a ConfigMap or Secret (all, or the volume's items) into dir. */
 static int write_keys(const struct shim_volume *vol, const struct shim_kv *data, size_t ndata,
@@ -92,12 +43,12 @@ static int write_keys(const struct shim_volume *vol, const struct shim_kv *data,
         snprintf(path, sizeof(path), "%s/%s", dir, rel);
         char *slash = strrchr(path, '/');
         *slash = '\0';
-        if (mkdir_p(path, 0755) < 0) {
+        if (pk_mkdir_p(path, 0755) < 0) {
             snprintf(err, errsz, "volume \"%s\": mkdir %s: %s", vol->name, path, strerror(errno));
             return -1;
         }
         *slash = '/';
-        if (write_file(path, kv->value, kv->value_len, mode) < 0) {
+        if (pk_write_file(path, kv->value, kv->value_len, (mode_t)mode) < 0) {
             snprintf(err, errsz, "volume \"%s\": write %s: %s", vol->name, path, strerror(errno));
             return -1;
         }
@@ -113,7 +64,7 @@ static int check_host_path(const struct shim_volume *vol, char *err, size_t errs
     int rc = stat(vol->path, &st);
 
     if (strcmp(t, "DirectoryOrCreate") == 0 && rc < 0 && errno == ENOENT) {
-        if (mkdir_p(vol->path, 0755) == 0) {
+        if (pk_mkdir_p(vol->path, 0755) == 0) {
             return 0;
         }
     } else if (strcmp(t, "FileOrCreate") == 0 && rc < 0 && errno == ENOENT) {
@@ -173,7 +124,7 @@ int shim_volumes_setup(struct shim_volumes *vols, const struct shim_manifest *m,
             snprintf(err, errsz, "out of memory");
             return -1;
         }
-        if (mkdir_p(path, 0755) < 0) {
+        if (pk_mkdir_p(path, 0755) < 0) {
             snprintf(err, errsz, "volume \"%s\": mkdir %s: %s", vol->name, path, strerror(errno));
             return -1;
         }
@@ -317,7 +268,7 @@ int shim_volumes_binds(struct shim_volumes *vols, const struct shim_container *c
         if (mnt->sub_path[0] != '\0') {
             snprintf(source, sizeof(source), "%s/%s", vpath, mnt->sub_path);
             struct stat st;
-            if (stat(source, &st) < 0 && mkdir_p(source, 0755) < 0) {
+            if (stat(source, &st) < 0 && pk_mkdir_p(source, 0755) < 0) {
                 snprintf(err, errsz, "subPath %s: %s", mnt->sub_path, strerror(errno));
                 return -1;
             }
