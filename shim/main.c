@@ -146,11 +146,11 @@ static const struct pk_conf_key delete_keys[] = {
 };
 
 #define ABOUT_ROOTFS                                                                               \
-    "Containers share the pod's net, ipc and uts namespaces and have a mount and a pid\n"      \
-    "namespace of their own (pause is each container's init). A container runs a host\n"       \
-    "command on the host's root filesystem; when `image` is an absolute path to a directory\n" \
-    "holding a root filesystem, the container is pivot_rooted into it instead (with /proc,\n"  \
-    "/dev, /sys, /etc/hosts, /etc/hostname and /etc/resolv.conf). Nothing is pulled and there\n" \
+    "Containers share the pod's net, ipc and uts namespaces and have a mount and a pid\n"          \
+    "namespace of their own (pause is each container's init). A container runs a host\n"           \
+    "command on the host's root filesystem; when `image` is an absolute path to a directory\n"     \
+    "holding a root filesystem, the container is pivot_rooted into it instead (with /proc,\n"      \
+    "/dev, /sys, /etc/hosts, /etc/hostname and /etc/resolv.conf). Nothing is pulled and there\n"   \
     "is no image entrypoint, so `command` (or `args`) must name what to run."
 
 struct command {
@@ -820,6 +820,11 @@ static const struct command commands[] = {
      delete_keys, cmd_delete},
 };
 
+static void version_extra(FILE *out)
+{
+    fprintf(out, "libevent %s\n", event_get_version());
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: podshim COMMAND [OPTIONS]\n\n"
@@ -855,8 +860,11 @@ int main(int argc, char **argv)
             return 0;
         }
         if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
-            struct pk_cli_spec vs = {
-                .prog = "podshim", .synopsis = "", .about = "", .keys = global_keys};
+            struct pk_cli_spec vs = {.prog = "podshim",
+                                     .synopsis = "",
+                                     .about = "",
+                                     .keys = global_keys,
+                                     .version_extra = version_extra};
             memset(&o, 0, sizeof(o));
             int rc = pk_cli_start(&cli, &vs, &o, argc, argv);
             pk_cli_release(&cli);
@@ -874,6 +882,7 @@ int main(int argc, char **argv)
         .more_keys = cmd->keys,
         .interleaved = true,
         .config_long_only = true,
+        .version_extra = version_extra,
     };
     memset(&o, 0, sizeof(o));
     int rc = pk_cli_start(&cli, &spec, &o, argc, argv);
