@@ -70,8 +70,71 @@ struct shim_mount {
     struct shim_mark mark;
 };
 
-/* Fields of part 2 (probes, lifecycle, resources, securityContext) are rejected today
- * with "not supported yet"; they will be added here. */
+/* What a probe or a lifecycle hook does: exactly one of these. */
+enum shim_handler_type {
+    SHIM_HANDLER_NONE, /* not given */
+    SHIM_HANDLER_EXEC, /* command, run in the container's namespaces */
+    SHIM_HANDLER_HTTP, /* httpGet, from inside the pod's network namespace */
+    SHIM_HANDLER_TCP,  /* tcpSocket: a connect from inside the pod's network namespace */
+    SHIM_HANDLER_SLEEP, /* lifecycle hooks only: sleep.seconds */
+};
+
+struct shim_http_header {
+    char *name;
+    char *value;
+};
+
+struct shim_handler {
+    enum shim_handler_type type;
+    char **command; /* EXEC: NULL-terminated, no shell, no $(VAR) expansion (as Kubernetes) */
+    size_t ncommand;
+    char *host;      /* HTTP, TCP: NULL means the pod's address (127.0.0.1 here) */
+    int port;        /* HTTP, TCP: 1-65535, or 0 when port_name is given */
+    char *port_name; /* HTTP, TCP: a container port's name (resolved by the runtime) */
+    char *path;      /* HTTP: "/" when not given */
+    char *scheme;    /* HTTP: "HTTP" (default) or "HTTPS" */
+    struct shim_http_header *headers; /* HTTP: httpHeaders */
+    size_t nheaders;
+    long long sleep_seconds; /* SLEEP */
+    struct shim_mark mark;
+};
+
+/* livenessProbe, readinessProbe, startupProbe. Kubernetes' defaults filled in. */
+struct shim_probe {
+    bool set;
+    struct shim_handler handler;
+    int initial_delay_seconds; /* 0 */
+    int period_seconds;        /* 10, >= 1 */
+    int timeout_seconds;       /* 1, >= 1 */
+    int success_threshold;     /* 1; liveness and startup must be 1 */
+    int failure_threshold;     /* 3, >= 1 */
+    long long termination_grace_period; /* probe-level terminationGracePeriodSeconds, -1 unset */
+};
+
+/* resources.requests and resources.limits, as numbers. 0 means not given. */
+struct shim_resources {
+    uint64_t cpu_request_millis, cpu_limit_millis; /* "500m", "1.5", "2" */
+    uint64_t memory_request, memory_limit;         /* bytes: "64Mi", "1G" */
+    bool set;                                      /* any of them given */
+};
+
+/* A capability name as Kubernetes writes it, without "CAP_" ("NET_ADMIN"), or "ALL". */
+struct shim_security_context {
+    long long run_as_user;  /* -1 when not given */
+    long long run_as_group; /* -1 when not given */
+    int run_as_non_root;    /* -1 not given, 0 false, 1 true */
+    int read_only_root_fs;  /* -1, 0, 1 (container only) */
+    int allow_privilege_escalation; /* -1, 0, 1 (container only) */
+    int privileged;                 /* -1, 0, 1 (container only) */
+    char **cap_add;  /* capabilities.add, NULL-terminated (container only) */
+    size_t ncap_add;
+    char **cap_drop; /* capabilities.drop */
+    size_t ncap_drop;
+    long long *supplemental_groups; /* pod only */
+    size_t nsupplemental_groups;
+    bool set; /* given and not empty */
+};
+
 struct shim_container {
     char *name; /* DNS-1123 label, unique across init and app containers */
     char *image;
@@ -89,6 +152,12 @@ struct shim_container {
     struct shim_mount *mounts;
     size_t nmounts;
     bool tty, stdin_open; /* accepted; podshim gives no tty or stdin (yet) */
+    bool sidecar; /* an init container with restartPolicy: Always (a native sidecar) */
+    struct shim_probe liveness, readiness, startup; /* readiness and liveness: not on
+                                                     * plain init containers */
+    struct shim_handler post_start, pre_stop; /* lifecycle; SHIM_HANDLER_NONE when absent */
+    struct shim_resources resources;
+    struct shim_security_context security;
     struct shim_mark mark;
 };
 
@@ -157,6 +226,8 @@ struct shim_pod {
     struct shim_host_alias *host_aliases;
     size_t nhost_aliases;
     bool share_process_namespace;
+    struct shim_security_context security; /* spec.securityContext: runAsUser, runAsGroup,
+                                            * runAsNonRoot, supplementalGroups */
     struct shim_mark mark;
 };
 
