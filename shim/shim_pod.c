@@ -264,6 +264,7 @@ static void start_container(struct shim_ctr *c)
     if (c->ever_started) {
         c->restarts++; /* as the kubelet counts: when the next instance is made */
     }
+    c->term_sent = false;
     set_waiting(c, "ContainerCreating", NULL);
     /* An image that is a directory is the container's root filesystem. */
     struct stat st;
@@ -327,6 +328,9 @@ static bool wants_restart(const struct shim_ctr *c)
 
     if (c->pod->terminating) {
         return false;
+    }
+    if (c->spec->sidecar) {
+        return true; /* a native sidecar restarts whenever it exits */
     }
     if (c->init) {
         return failed && rp != SHIM_RESTART_NEVER; /* init containers retry failures only */
@@ -392,6 +396,14 @@ static void advance(struct shim_podrt *p)
             break;
         }
         struct shim_ctr *c = &p->ctrs[p->next_init];
+        if (c->spec->sidecar && c->state == SHIM_CRUNNING) {
+            p->next_init++; /* a sidecar counts as started once it runs; it keeps running */
+            continue;
+        }
+        if (c->spec->sidecar && c->state == SHIM_TERMINATED && c->pid == 0) {
+            schedule_restart(c); /* exited before it counted as started */
+            break;
+        }
         if (c->pid > 0 || c->state == SHIM_CRUNNING ||
             (c->state == SHIM_WAITING && evtimer_pending(c->timer, NULL))) {
             break; /* starting, running, or waiting out its back-off */
@@ -423,6 +435,13 @@ static void advance(struct shim_podrt *p)
             continue; /* could not even be created: judged like an exit above */
         }
         break;
+    }
+    /* Sidecars that already counted as started restart whenever they exit. */
+    for (size_t i = 0; i < p->next_init && !p->terminating; i++) {
+        struct shim_ctr *c = &p->ctrs[i];
+        if (c->spec->sidecar && c->state == SHIM_TERMINATED && c->pid == 0) {
+            schedule_restart(c);
+        }
     }
     /* App containers: restart what the policy restarts. */
     if (p->initialized) {
@@ -464,7 +483,8 @@ static void advance(struct shim_podrt *p)
     }
     if (p->phase >= SHIM_SUCCEEDED && !p->terminating) {
         pk_log_info("pod %s: %s", p->m->pod->name, shim_phase_name(p->phase));
-        stop_containers(p, 0); /* nothing runs any more: take the sandbox down */
+        /* The app containers are done; sidecars, if any, stop gracefully (last first). */
+        stop_containers(p, -1);
     } else if (p->terminating) {
         teardown(p);
     }
@@ -559,11 +579,44 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return type == FTW_DP ? rmdir(path) : unlink(path);
 }
 
+/* Stopping, in Kubernetes' order: app (and plain init) containers first; once they are
+ * all gone, the sidecars one at a time, the last started first, so that a log shipper sees
+ * the app's last lines and an ambassador serves the app until it is gone. Returns true while
+ * something still runs. The grace timer kills whatever is left when the period ends. */
+static bool stop_in_order(struct shim_podrt *p)
+{
+    for (size_t i = 0; i < p->nctrs; i++) {
+        struct shim_ctr *c = &p->ctrs[i];
+        if (!c->spec->sidecar && c->pid > 0) {
+            if (!c->term_sent) {
+                kill(c->pid, SIGTERM);
+                c->term_sent = true;
+            }
+            return true;
+        }
+    }
+    for (size_t i = p->ninit; i-- > 0;) {
+        struct shim_ctr *c = &p->ctrs[i];
+        if (c->spec->sidecar && c->pid > 0) {
+            if (!c->term_sent) {
+                pk_log_info("pod %s: stopping sidecar %s", p->m->pod->name, c->spec->name);
+                kill(c->pid, SIGTERM);
+                c->term_sent = true;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Once no container runs: stop the sandbox, remove volumes and state, report. */
 static void teardown(struct shim_podrt *p)
 {
     if (p->finished) {
         return;
+    }
+    if (p->terminating && stop_in_order(p)) {
+        return; /* not yet: their SIGCHLD brings us back */
     }
     for (size_t i = 0; i < p->nctrs; i++) {
         if (p->ctrs[i].pid > 0) {
@@ -645,7 +698,10 @@ static void stop_containers(struct shim_podrt *p, long long grace_s)
         }
     }
     pk_log_info("pod %s: stopping (grace period %llds)", p->m->pod->name, grace_s);
-    signal_all(p, grace_s > 0 ? SIGTERM : SIGKILL);
+    if (grace_s == 0) {
+        signal_all(p, SIGKILL);
+    }
+    /* With a grace period, teardown() below sends SIGTERM in Kubernetes' order. */
     tv.tv_sec = grace_s;
     tv.tv_usec = 0;
     evtimer_add(p->grace_timer, &tv);

@@ -60,6 +60,7 @@ struct shim_ctr {
     struct event *timer; /* restart after back-off */
     bool done;           /* finished for good: never starts again */
     bool ever_started;   /* ran at least once */
+    bool term_sent;      /* stopping: SIGTERM was sent to this instance */
     /* The current instance's output: pipes read into its CRI log file. */
     int out_fd, err_fd;
     struct event *out_ev, *err_ev;

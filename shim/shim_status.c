@@ -333,15 +333,20 @@ void shim_status_row(const struct shim_podrt *p, char *buf, size_t n)
     if (p->terminating && p->phase < SHIM_SUCCEEDED) {
         snprintf(status, sizeof(status), "Terminating");
     }
-    for (size_t i = p->ninit; i < p->nctrs; i++) {
-        ready += p->ctrs[i].state == SHIM_CRUNNING;
-        restarts += p->ctrs[i].restarts;
+    size_t total = p->nctrs - p->ninit;
+    for (size_t i = 0; i < p->nctrs; i++) {
+        bool counts = i >= p->ninit || p->ctrs[i].spec->sidecar; /* kubectl counts sidecars */
+        if (counts) {
+            ready += p->ctrs[i].state == SHIM_CRUNNING;
+            restarts += p->ctrs[i].restarts;
+            total += i < p->ninit;
+        }
     }
     clock_gettime(CLOCK_REALTIME, &now);
     shim_age(now.tv_sec - p->created.tv_sec, age, sizeof(age));
     gethostname(node, sizeof(node) - 1);
-    snprintf(buf, n, "%s\t%d/%zu\t%s\t%d\t%s\t127.0.0.1\t%s", p->m->pod->name, ready,
-             p->nctrs - p->ninit, status, restarts, age, node);
+    snprintf(buf, n, "%s\t%d/%zu\t%s\t%d\t%s\t127.0.0.1\t%s", p->m->pod->name, ready, total, status,
+             restarts, age, node);
 }
 
 /* ---- JSON to YAML ----------------------------------------------------------------------- */
