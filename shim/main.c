@@ -20,6 +20,7 @@
 #include "pk_conf.h"
 #include "pk_log.h"
 #include "shim_crilog.h"
+#include "shim_kubelet.h"
 #include "shim_ctl.h"
 #include "shim_manifest.h"
 #include "shim_pod.h"
@@ -31,7 +32,8 @@ struct shim_cli {
     int64_t backoff_base_ms, backoff_max_ms;
     uint64_t log_max_size;
     long long log_max_files;
-    char *filename, *namespace, *container;
+    char *filename, *namespace, *container, *manifest_dir;
+    int64_t rescan_ms;
     int output;
     long long grace_period, tail;
     bool follow, previous, timestamps;
@@ -72,6 +74,30 @@ static const struct pk_conf_key run_keys[] = {
      .max = 1000000000,
      .metavar = "SECONDS",
      .help = "overrides terminationGracePeriodSeconds (-1: the pod's)"},
+    KEY("backoff-base", 0, PK_CONF_DURATION, backoff_base_ms, "10s", NULL,
+        "first CrashLoopBackOff delay; doubles after each crash"),
+    KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
+    KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
+        "rotate a container's log file at this size"),
+    {.name = "log-max-files",
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct shim_cli, log_max_files),
+     .def = "5",
+     .min = 2,
+     .max = 1000,
+     .help = "log files kept per container, current included"},
+    {.name = NULL},
+};
+
+static const struct pk_conf_key kubelet_keys[] = {
+    {.name = "manifest-dir",
+     .type = PK_CONF_STRING,
+     .offset = offsetof(struct shim_cli, manifest_dir),
+     .metavar = "DIR",
+     .flags = PK_CONF_REQUIRED,
+     .help = "run every *.yaml, *.yml and *.json pod in DIR, kept in step with it"},
+    KEY("rescan-interval", 0, PK_CONF_DURATION, rescan_ms, "20s", NULL,
+        "rescan DIR this often besides inotify"),
     KEY("backoff-base", 0, PK_CONF_DURATION, backoff_base_ms, "10s", NULL,
         "first CrashLoopBackOff delay; doubles after each crash"),
     KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
@@ -794,6 +820,46 @@ static int cmd_delete(struct pk_cli *cli, struct shim_cli *o)
     return rc;
 }
 
+/* ---- kubelet: static pods ---- */
+
+static int cmd_kubelet(struct pk_cli *cli, struct shim_cli *o)
+{
+    char self[PATH_MAX], base[32], max[32], size[32], files[32];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (cli->nargs > 1) {
+        fprintf(stderr, "podshim kubelet: unexpected argument %s (see --help)\n", cli->args[1]);
+        return 2;
+    }
+    if (n <= 0) {
+        fprintf(stderr, "podshim kubelet: /proc/self/exe: %s\n", strerror(errno));
+        return 1;
+    }
+    self[n] = '\0';
+    snprintf(base, sizeof(base), "%lldms", (long long)o->backoff_base_ms);
+    snprintf(max, sizeof(max), "%lldms", (long long)o->backoff_max_ms);
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)o->log_max_size);
+    snprintf(files, sizeof(files), "%lld", o->log_max_files);
+    char *args[] = {"--root",
+                    o->root,
+                    "--log-dir",
+                    o->log_dir,
+                    "--pause",
+                    o->pause,
+                    "--backoff-base",
+                    base,
+                    "--backoff-max",
+                    max,
+                    "--log-max-size",
+                    size,
+                    "--log-max-files",
+                    files,
+                    NULL};
+    struct shim_kubelet_opts ko = {o->manifest_dir, self, args, o->rescan_ms};
+    signal(SIGPIPE, SIG_IGN);
+    return shim_kubelet_run(&ko);
+}
+
 /* ---- main -------------------------------------------------------------------------------------
  */
 
@@ -815,6 +881,13 @@ static const struct command commands[] = {
     {"exec", "exec POD [-c CONTAINER] -- CMD [ARGS...]",
      "Runs CMD in the container's namespaces, with its environment and working directory.",
      exec_keys, cmd_exec},
+    {"kubelet", "kubelet --manifest-dir DIR [OPTIONS]",
+     "Runs the static pods of DIR, like the kubelet's staticPodPath: every *.yaml, *.yml and\n"
+     "*.json file (not dot-files) is one pod under its own supervisor; inotify and a rescan\n"
+     "start new files, replace changed ones (graceful stop, then start) and stop removed\n"
+     "ones. A file that does not parse is logged with its line and skipped. SIGTERM stops\n"
+     "every pod gracefully.",
+     kubelet_keys, cmd_kubelet},
     {"delete", "delete POD | -f FILE [--grace-period N]",
      "Stops the pod gracefully (SIGTERM, then SIGKILL after the grace period) and removes it.",
      delete_keys, cmd_delete},

@@ -417,3 +417,35 @@ YAML
     assert_clean
     ! grep -q "$rfs" /proc/self/mounts
 }
+
+@test "kubelet: static pods follow their directory (add, change, remove, bad file, SIGTERM)" {
+    local dir="$BATS_TEST_TMPDIR/manifests"
+    mkdir -p "$dir"
+    cp "$PODS/stubborn.yaml" "$dir/a.yaml"
+    echo "kind: Pod" >"$dir/bad.yaml"
+    echo "junk" >"$dir/.hidden.yaml"
+    "$PODSHIM" kubelet --root "$ROOT" --log-dir "$LOGS" --manifest-dir "$dir" 2>kubelet.log &
+    local kp=$!
+    wait_for 10 bash -c "'$PODSHIM' get --root '$ROOT' 2>/dev/null | grep -q '^stubborn .*Running'"
+    grep -q "ERROR static pod bad.yaml not started: $dir/bad.yaml:1:1: apiVersion: required value" kubelet.log
+    [ "$(grep -c 'bad.yaml not started' kubelet.log)" -eq 1 ]
+    # A new file: its pod starts.
+    cp "$PODS/ticker.yaml" "$dir/t.yaml"
+    wait_for 10 bash -c "'$PODSHIM' logs --root '$ROOT' ticker 2>/dev/null | grep -q 'tick 5'"
+    # A changed file: the old pod goes, the new one comes.
+    sed 's/name: stubborn/name: stubborn2/' "$PODS/stubborn.yaml" >"$dir/.tmp"
+    mv "$dir/.tmp" "$dir/a.yaml"
+    wait_for 10 bash -c "'$PODSHIM' get --root '$ROOT' 2>/dev/null | grep -q '^stubborn2 .*Running'"
+    wait_for 10 bash -c "! '$PODSHIM' get --root '$ROOT' stubborn >/dev/null 2>&1"
+    # A removed file: its pod goes.
+    rm "$dir/a.yaml"
+    wait_for 10 bash -c "! '$PODSHIM' get --root '$ROOT' stubborn2 >/dev/null 2>&1"
+    cp "$PODS/stubborn.yaml" "$dir/a.yaml"
+    wait_for 10 bash -c "'$PODSHIM' get --root '$ROOT' 2>/dev/null | grep -q '^stubborn .*Running'"
+    kill -TERM "$kp"
+    local rc=0
+    wait "$kp" || rc=$?
+    [ "$rc" -eq 0 ]
+    ! grep -q hidden kubelet.log
+    assert_clean
+}
