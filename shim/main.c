@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,7 +33,7 @@ struct shim_cli {
     int64_t backoff_base_ms, backoff_max_ms;
     uint64_t log_max_size;
     long long log_max_files;
-    char *filename, *namespace, *container, *manifest_dir;
+    char *filename, *namespace, *container, *manifest_dir, *target;
     int64_t rescan_ms;
     int output;
     long long grace_period, tail;
@@ -149,6 +150,13 @@ static const struct pk_conf_key exec_keys[] = {
     KEY("namespace", 'n', PK_CONF_STRING, namespace, "default", "NS", "the pod's namespace"),
     KEY("container", 'c', PK_CONF_STRING, container, NULL, "NAME",
         "the container (default: the pod's only one)"),
+    {.name = NULL},
+};
+
+static const struct pk_conf_key debug_keys[] = {
+    KEY("namespace", 'n', PK_CONF_STRING, namespace, "default", "NS", "the pod's namespace"),
+    KEY("target", 0, PK_CONF_STRING, target, NULL, "CONTAINER",
+        "share this container's pid namespace (default: the pod's)"),
     {.name = NULL},
 };
 
@@ -780,6 +788,86 @@ static int cmd_exec(struct pk_cli *cli, struct shim_cli *o)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* ---- debug: an ephemeral process in the pod ---- */
+
+/* Asks the supervisor for a pid ("sandbox" or "pid NAME"); -1 after saying why not. */
+static pid_t ask_pid(const struct shim_cli *o, const char *pod, const char *req)
+{
+    char *out = NULL;
+
+    if (call(o, o->namespace, pod, req, &out) < 0) {
+        return -1;
+    }
+    pid_t pid = (pid_t)atoi(out);
+    free(out);
+    return pid;
+}
+
+static int cmd_debug(struct pk_cli *cli, struct shim_cli *o)
+{
+    static const struct {
+        const char *name;
+        int type;
+    } nss[] = {{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}};
+    char req[300], path[64];
+    int fds[4];
+
+    if (cli->args_dashdash != 2 || cli->nargs < 3) {
+        fprintf(stderr, "podshim debug: usage: podshim debug POD [--target CONTAINER] -- CMD...\n");
+        return 2;
+    }
+    const char *pod = cli->args[1];
+    pid_t sandbox = ask_pid(o, pod, "sandbox");
+    snprintf(req, sizeof(req), "pid %s", o->target != NULL ? o->target : "");
+    pid_t target = o->target != NULL ? ask_pid(o, pod, req) : sandbox;
+    if (sandbox <= 0 || target <= 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (i < 3) {
+            snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)sandbox, nss[i].name);
+        } else {
+            snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)target);
+        }
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            fprintf(stderr, "podshim debug: %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (setns(fds[i], i < 3 ? nss[i].type : CLONE_NEWPID) < 0) {
+            fprintf(stderr, "podshim debug: join the pod's %s namespace: %s\n",
+                    i < 3 ? nss[i].name : "pid", strerror(errno));
+            return 1;
+        }
+        close(fds[i]);
+    }
+    /* The host's files and tools, but a /proc of the pod: in a mount namespace of ours. */
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        fprintf(stderr, "podshim debug: a private mount namespace: %s\n", strerror(errno));
+        return 1;
+    }
+    pid_t pid = fork(); /* born in the target's pid namespace */
+    if (pid < 0) {
+        fprintf(stderr, "podshim debug: fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+            fprintf(stderr, "podshim debug: mount /proc: %s\n", strerror(errno));
+            _exit(126);
+        }
+        execvp(cli->args[2], cli->args + 2);
+        fprintf(stderr, "podshim debug: exec \"%s\": %s\n", cli->args[2], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 /* ---- delete --------------------------------------------------------------------------------- */
 
 static int cmd_delete(struct pk_cli *cli, struct shim_cli *o)
@@ -881,6 +969,12 @@ static const struct command commands[] = {
     {"exec", "exec POD [-c CONTAINER] -- CMD [ARGS...]",
      "Runs CMD in the container's namespaces, with its environment and working directory.",
      exec_keys, cmd_exec},
+    {"debug", "debug POD [--target CONTAINER] -- CMD [ARGS...]",
+     "Runs a host command inside the pod, like kubectl debug's ephemeral container: in the\n"
+     "pod's net, ipc and uts namespaces and the target container's pid namespace (the pod's\n"
+     "without --target), with the host's files and a /proc that shows the pod's processes.\n"
+     "Nothing in the pod is restarted.",
+     debug_keys, cmd_debug},
     {"kubelet", "kubelet --manifest-dir DIR [OPTIONS]",
      "Runs the static pods of DIR, like the kubelet's staticPodPath: every *.yaml, *.yml and\n"
      "*.json file (not dot-files) is one pod under its own supervisor; inotify and a rescan\n"

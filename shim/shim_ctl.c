@@ -111,6 +111,14 @@ static void handle(struct shim_ctl *ctl, struct bufferevent *bev, char *line)
         shim_status_row(p, buf, sizeof(buf) - 1);
         strcat(buf, "\n");
         answer(bev, buf);
+    } else if (strcmp(line, "sandbox") == 0) {
+        if (p->sandbox.pause_pid > 0) {
+            snprintf(buf, sizeof(buf), "%d\n", (int)p->sandbox.pause_pid);
+        } else {
+            snprintf(buf, sizeof(buf), "error: pod %s has no sandbox (it ended)\n",
+                     p->m->pod->name);
+        }
+        answer(bev, buf);
     } else if (sscanf(line, "pid %255s", name) == 1) {
         struct shim_ctr *c = pick_ctr(p, name, buf, sizeof(buf));
         if (c != NULL && c->pid <= 0) {

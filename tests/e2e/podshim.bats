@@ -449,3 +449,25 @@ YAML
     ! grep -q hidden kubelet.log
     assert_clean
 }
+
+@test "debug: a host command in the pod's namespaces sees the target's processes" {
+    run ps_ apply -f "$PODS/stubborn.yaml"
+    [ "$status" -eq 0 ]
+    wait_for 10 logs_have stubborn app started
+    run ps_ debug stubborn --target app -- sh -c 'hostname; for p in /proc/[0-9]*; do cat $p/comm; done'
+    [ "$status" -eq 0 ]
+    echo "$output"
+    [ "${lines[0]}" = stubborn ]
+    [[ "$output" =~ $'\n'pause$'\n' ]] # the container's init, PID 1 of its namespace
+    [[ "$output" =~ $'\n'sleep ]]      # the container's own process
+    run ps_ debug stubborn -- sh -c 'exit 7' # the status comes back
+    [ "$status" -eq 7 ]
+    run ps_ get stubborn -o json
+    python3 -c 'import json,sys; c=json.load(sys.stdin)["status"]["containerStatuses"][0];
+assert c["restartCount"] == 0 and "running" in c["state"], c' <<<"$output"
+    run ps_ debug stubborn --target nope -- true
+    [ "$status" -eq 1 ]
+    [ "$output" = "container nope is not valid for pod stubborn" ]
+    run ps_ delete stubborn --grace-period 0
+    assert_clean
+}
