@@ -66,11 +66,7 @@ static const struct shim_mf_field spec_fields[] = {
     {.name = "initContainers", .type = SHIM_MF_FUNC, .fn = shim_mf_containers},
     {.name = "containers", .type = SHIM_MF_FUNC, .fn = shim_mf_containers},
     {.name = "restartPolicy", .type = SHIM_MF_FUNC, .fn = read_restart_policy},
-    {.name = "terminationGracePeriodSeconds",
-     .type = SHIM_MF_INT64,
-     .off = offsetof(struct shim_pod, termination_grace_period),
-     .min = 0,
-     .max = LLONG_MAX},
+    {.name = "terminationGracePeriodSeconds", .type = SHIM_MF_DONE},
     {.name = "hostname",
      .type = SHIM_MF_STRING,
      .off = offsetof(struct shim_pod, hostname),
@@ -103,7 +99,7 @@ static const struct shim_mf_field spec_fields[] = {
     {.name = "serviceAccountName", .type = SHIM_MF_UNSUPPORTED},
     {.name = "serviceAccount", .type = SHIM_MF_UNSUPPORTED},
     {.name = "activeDeadlineSeconds", .type = SHIM_MF_UNSUPPORTED},
-    {.name = "securityContext", .type = SHIM_MF_UNSUPPORTED_EMPTY},
+    {.name = "securityContext", .type = SHIM_MF_FUNC, .fn = shim_mf_pod_security},
     {.name = "imagePullSecrets", .type = SHIM_MF_UNSUPPORTED_EMPTY},
     {.name = "dnsConfig", .type = SHIM_MF_UNSUPPORTED_EMPTY},
     {.name = "ephemeralContainers", .type = SHIM_MF_UNSUPPORTED_EMPTY},
@@ -133,14 +129,22 @@ static int read_spec(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t
     char cpath[SHIM_MF_PATH_MAX];
     yaml_node_t *vkey = NULL;
     yaml_node_t *vols = shim_mf_get(c, value, "volumes", &vkey);
+    yaml_node_t *grace = shim_mf_get(c, value, "terminationGracePeriodSeconds", NULL);
     yaml_node_t *ctrs;
 
     (void)obj;
     (void)key;
-    /* Volumes first, so that a volumeMount can be checked against them where it stands. */
+    /* Volumes first, so that a volumeMount can be checked against them where it stands, and
+     * the grace period, which bounds every preStop sleep. */
     shim_mf_join(cpath, sizeof(cpath), path, "volumes");
     if (vols != NULL && !shim_mf_is_null(vols) &&
         shim_mf_volumes(c, c->pod, vkey, vols, cpath) < 0) {
+        return -1;
+    }
+    shim_mf_join(cpath, sizeof(cpath), path, "terminationGracePeriodSeconds");
+    if (grace != NULL && !shim_mf_is_null(grace) &&
+        shim_mf_int(c, grace, cpath, 0, LLONG_MAX, false, &c->pod->termination_grace_period) <
+            0) {
         return -1;
     }
     if (shim_mf_walk(c, value, path, spec_fields, c->pod, NULL) < 0) {
@@ -183,6 +187,7 @@ static int read_pod(struct shim_mf *c, yaml_node_t *root, yaml_node_t *kind)
     }
     pod->restart_policy = SHIM_RESTART_ALWAYS;
     pod->termination_grace_period = 30;
+    shim_mf_security_init(&pod->security);
     c->pod = pod;
     if (shim_mf_walk(c, root, "", pod_fields, &meta, NULL) < 0 ||
         shim_mf_need_name(c, root, &meta, &pod->mark) < 0) {

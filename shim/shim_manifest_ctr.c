@@ -1,5 +1,6 @@
 /* shim_manifest_ctr.c — a Pod's containers and initContainers: image, command, env,
- * envFrom, ports and volumeMounts, checked as the API server checks them. */
+ * envFrom, ports and volumeMounts, checked as the API server checks them (probes, hooks,
+ * resources and securityContext are read by shim_manifest_{probe,res,sec}.c). */
 #include "shim_manifest_int.h"
 
 #include <stdio.h>
@@ -465,29 +466,8 @@ static int read_stdin_once(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_
     return read_io_flag(c, &once, key, value, path, "no stdin is given");
 }
 
-static int check_pull_policy(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
-                             const char *path)
-{
-    static const char *const policies[] = {"Always", "IfNotPresent", "Never", NULL};
-    char *s;
-
-    (void)obj;
-    (void)key;
-    return shim_mf_string(c, value, path, &s) < 0 ? -1
-                                                  : shim_mf_choice(c, value, path, policies, s);
-}
-
-static int check_message_policy(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
-                                const char *path)
-{
-    static const char *const policies[] = {"File", "FallbackToLogsOnError", NULL};
-    char *s;
-
-    (void)obj;
-    (void)key;
-    return shim_mf_string(c, value, path, &s) < 0 ? -1
-                                                  : shim_mf_choice(c, value, path, policies, s);
-}
+static const char *const pull_policies[] = {"Always", "IfNotPresent", "Never", NULL};
+static const char *const message_policies[] = {"File", "FallbackToLogsOnError", NULL};
 
 static const struct shim_mf_field container_fields[] = {
     {.name = "name",
@@ -518,7 +498,7 @@ static const struct shim_mf_field container_fields[] = {
     {.name = "stdinOnce", .type = SHIM_MF_FUNC, .fn = read_stdin_once},
     {.name = "imagePullPolicy",
      .type = SHIM_MF_NOTE,
-     .fn = check_pull_policy,
+     .choices = pull_policies,
      .why = "podshim pulls no images: the command runs from the host"},
     {.name = "terminationMessagePath",
      .type = SHIM_MF_NOTE,
@@ -526,15 +506,16 @@ static const struct shim_mf_field container_fields[] = {
      .why = "no termination message is read"},
     {.name = "terminationMessagePolicy",
      .type = SHIM_MF_NOTE,
-     .fn = check_message_policy,
+     .choices = message_policies,
      .why = "no termination message is read"},
-    {.name = "resources", .type = SHIM_MF_UNSUPPORTED_EMPTY},
-    {.name = "securityContext", .type = SHIM_MF_UNSUPPORTED_EMPTY},
-    {.name = "livenessProbe", .type = SHIM_MF_UNSUPPORTED},
-    {.name = "readinessProbe", .type = SHIM_MF_UNSUPPORTED},
-    {.name = "startupProbe", .type = SHIM_MF_UNSUPPORTED},
-    {.name = "lifecycle", .type = SHIM_MF_UNSUPPORTED},
-    {.name = "restartPolicy", .type = SHIM_MF_UNSUPPORTED},
+    {.name = "resources", .type = SHIM_MF_FUNC, .fn = shim_mf_resources},
+    {.name = "securityContext", .type = SHIM_MF_FUNC, .fn = shim_mf_container_security},
+    {.name = "livenessProbe", .type = SHIM_MF_FUNC, .fn = shim_mf_probe},
+    {.name = "readinessProbe", .type = SHIM_MF_FUNC, .fn = shim_mf_probe},
+    {.name = "startupProbe", .type = SHIM_MF_FUNC, .fn = shim_mf_probe},
+    {.name = "lifecycle", .type = SHIM_MF_FUNC, .fn = shim_mf_lifecycle},
+    {.name = "restartPolicy", .type = SHIM_MF_FUNC, .fn = shim_mf_container_restart},
+    {.name = "restartPolicyRules", .type = SHIM_MF_UNSUPPORTED},
     {.name = "volumeDevices", .type = SHIM_MF_UNSUPPORTED_EMPTY},
     {.name = "resizePolicy", .type = SHIM_MF_UNSUPPORTED_EMPTY},
     {.name = NULL},
@@ -548,8 +529,10 @@ static int read_container(struct shim_mf *c, struct shim_container *ctr, yaml_no
 
     memset(&c->port_names, 0, sizeof(c->port_names));
     memset(&c->mount_paths, 0, sizeof(c->mount_paths));
+    shim_mf_container_begin(c, ctr, item);
     if (shim_mf_walk(c, item, path, container_fields, ctr, NULL) < 0 ||
-        shim_mf_required(c, ctr->name, item, path, "name") < 0) {
+        shim_mf_required(c, ctr->name, item, path, "name") < 0 ||
+        shim_mf_container_end(c, ctr) < 0) {
         return -1;
     }
     if ((rc = shim_mf_set_add(c, &c->ctr_names, ctr->name, 0, NULL)) != 0) {

@@ -20,6 +20,7 @@
 #define SHIM_MF_LIST_MAX 10000               /* any other list */
 #define SHIM_MF_DATA_MAX (1024 * 1024)       /* bytes of keys and values per ConfigMap/Secret */
 #define SHIM_MF_ANNOTATIONS_MAX (256 * 1024) /* bytes of annotation keys and values */
+#define SHIM_MF_PORT_REFS 5 /* ports named by one container's 3 probes and 2 hooks */
 
 /* The kind of the document being walked. */
 enum shim_mf_kind {
@@ -33,6 +34,13 @@ struct shim_mf_set {
     const char **keys;
     size_t *vals;
     size_t cap, n; /* cap is 0 or a power of two */
+};
+
+/* A port that a probe or hook names: it must be one of its container's ports. */
+struct shim_mf_port_ref {
+    const char *name;
+    struct shim_mark mark;
+    char path[SHIM_MF_PATH_MAX];
 };
 
 /* The metadata every kind shares; copied into the Pod, ConfigMap or Secret. */
@@ -69,7 +77,10 @@ struct shim_mf {
     struct shim_mf_set port_names;  /* of the container being walked */
     struct shim_mf_set mount_paths; /* likewise */
     bool init;                      /* walking initContainers */
-    int nsources;                   /* sources seen in a volume, valueFrom or envFrom */
+    bool plain_init; /* walking an init container that is not a sidecar: no probes, no hooks */
+    struct shim_mf_port_ref port_refs[SHIM_MF_PORT_REFS]; /* of the container being walked */
+    size_t nport_refs;
+    int nsources; /* sources seen in a volume, valueFrom or envFrom; handlers in a probe or hook */
 };
 
 /* How a field of a mapping is read. */
@@ -81,7 +92,8 @@ enum shim_mf_type {
     SHIM_MF_STRLIST,           /* char ** (NULL-terminated) at off, its count (size_t) at off2 */
     SHIM_MF_FUNC,              /* .fn reads it */
     SHIM_MF_DONE,              /* read before the walk (only checked for duplicates) */
-    SHIM_MF_NOTE,              /* accepted without effect (.why); .fn, when set, checks it first */
+    SHIM_MF_NOTE,              /* accepted without effect (.why); .fn or .choices, when set,
+                                * check it first */
     SHIM_MF_UNSUPPORTED,       /* a Kubernetes field podshim does not support yet */
     SHIM_MF_UNSUPPORTED_EMPTY, /* the same, but an empty {} or [] is a note */
     SHIM_MF_UNSUPPORTED_FALSE, /* the same, but false (the default) is a note */
@@ -106,7 +118,7 @@ struct shim_mf_field {
     size_t off, off2;
     long long min, max;
     bool octal;                 /* INT: show the range in octal (file modes) */
-    const char *const *choices; /* STRING: the allowed values, NULL-terminated */
+    const char *const *choices; /* STRING, NOTE: the allowed values, NULL-terminated */
     shim_mf_check check;        /* STRING */
     shim_mf_fn fn;              /* FUNC, NOTE */
     const char *why;            /* NOTE and the notes of UNSUPPORTED_* */
@@ -231,6 +243,9 @@ int shim_mf_check_image(const char *s, char *why, size_t whysz);
 int shim_mf_parse_int(const char *s, long long *out);
 /* A Kubernetes quantity (64Mi, 1.5G, 1e3, 2000m) in whole bytes; -1 with why when not. */
 int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz);
+/* The same quantity in thousandths, a fraction rounded up as Kubernetes does for CPU
+ * ("500m" is 500, "1.5" is 1500, "0.1m" is 1). */
+int shim_mf_millis(const char *s, uint64_t *out, char *why, size_t whysz);
 /* Decodes standard, padded base64 (newlines skipped) into out (len / 4 * 3 + 3 bytes);
  * -1 with the offset of the bad byte in *bad. */
 int shim_mf_base64(const char *in, size_t len, unsigned char *out, size_t *outlen, size_t *bad);
@@ -253,6 +268,36 @@ int shim_mf_need_name(struct shim_mf *c, yaml_node_t *root, const struct shim_mf
 /* Reads a ConfigMap or Secret document and adds it to the manifest. */
 int shim_mf_configmap(struct shim_mf *c, yaml_node_t *root);
 int shim_mf_secret(struct shim_mf *c, yaml_node_t *root);
+
+/* ---- shim_manifest_probe.c: probes, lifecycle hooks, native sidecars ------------------- */
+
+/* Before a container is walked: the defaults of its probes, hooks and securityContext, and
+ * whether it is an init container that is not a sidecar (item's restartPolicy is looked at
+ * first, so that its probes and hooks are refused where they stand). */
+void shim_mf_container_begin(struct shim_mf *c, struct shim_container *ctr, yaml_node_t *item);
+/* After: every port its probes and hooks name is one of its ports. 0, or -1. */
+int shim_mf_container_end(struct shim_mf *c, const struct shim_container *ctr);
+/* FUNC readers of a container (obj): livenessProbe, readinessProbe and startupProbe (by the
+ * key's name), lifecycle, and restartPolicy (Always makes an init container a sidecar). */
+int shim_mf_probe(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                  const char *path);
+int shim_mf_lifecycle(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                      const char *path);
+int shim_mf_container_restart(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                              const char *path);
+
+/* ---- shim_manifest_res.c, shim_manifest_sec.c: resources and securityContext ---------- */
+
+/* FUNC reader of a container's (obj) resources. */
+int shim_mf_resources(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                      const char *path);
+/* Every number of sc "not given" (-1). */
+void shim_mf_security_init(struct shim_security_context *sc);
+/* FUNC readers of spec.securityContext (obj: the pod) and a container's (obj: the container). */
+int shim_mf_pod_security(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                         const char *path);
+int shim_mf_container_security(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t *value,
+                               const char *path);
 
 /* How shim_mf_strmap reads a mapping of strings (labels, annotations, data). */
 struct shim_mf_map {

@@ -49,11 +49,13 @@ int shim_mf_parse_int(const char *s, long long *out)
     return 0;
 }
 
-int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz)
+/* A Kubernetes quantity times 10^scale: [+-]DIGITS[.DIGITS] with a binary (Ki..Ei), decimal
+ * (n u m k M G T P E) or exponent (e3) suffix, computed exactly as digits * mult / 10^frac in
+ * 128 bits. A fraction left over is rounded up when round_up (as Kubernetes' MilliValue does),
+ * else an error naming unit. */
+static int quantity(const char *s, int scale, bool round_up, const char *unit, uint64_t *out,
+                    char *why, size_t whysz)
 {
-    /* A Kubernetes quantity: [+-]DIGITS[.DIGITS] with a binary (Ki..Ei), decimal (n u m k
-     * M G T P E) or exponent (e3) suffix, exactly, in whole bytes. Computed as
-     * digits * mult / 10^scale in 128 bits. */
     static const struct {
         const char *suffix;
         int pow10;
@@ -110,7 +112,7 @@ int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz)
     if (!found) {
         goto bad;
     }
-    pow10 -= frac;
+    pow10 += scale - frac;
     for (; pow10 > 0; pow10--) {
         if (n > ((unsigned __int128)1 << 124)) {
             goto large;
@@ -118,7 +120,7 @@ int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz)
         n *= 10;
     }
     if (pow10 < -38) {
-        pow10 = n == 0 ? 0 : -38; /* n has at most 36 digits: a fraction of a byte */
+        pow10 = n == 0 ? 0 : -38; /* n has at most 36 digits: a fraction of one unit */
         n = n == 0 ? 0 : 1;
     }
     for (; pow10 < 0; pow10++) {
@@ -130,10 +132,11 @@ int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz)
         }
         n <<= pow2;
     }
-    if (n % div != 0) {
-        return shim_mf_why(why, whysz, "must be a whole number of bytes");
+    if (n % div != 0 && !round_up) {
+        snprintf(why, whysz, "must be a whole number of %s", unit);
+        return -1;
     }
-    n /= div;
+    n = n / div + (n % div != 0);
     if (n > UINT64_MAX) {
         goto large;
     }
@@ -145,6 +148,16 @@ bad:
     return shim_mf_why(why, whysz,
                        "quantities must match the regular expression "
                        "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (e.g. 64Mi, 1G, 500M)");
+}
+
+int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz)
+{
+    return quantity(s, 0, false, "bytes", out, why, whysz);
+}
+
+int shim_mf_millis(const char *s, uint64_t *out, char *why, size_t whysz)
+{
+    return quantity(s, 3, true, "thousandths", out, why, whysz);
 }
 
 int shim_mf_base64(const char *in, size_t len, unsigned char *out, size_t *outlen, size_t *bad)

@@ -74,6 +74,10 @@ static int read_field(struct shim_mf *c, const struct shim_mf_field *f, void *ob
         if (f->fn != NULL && f->fn(c, base + f->off, key, value, path) < 0) {
             return -1;
         }
+        if (f->choices != NULL && (shim_mf_string(c, value, path, &s) < 0 ||
+                                   shim_mf_choice(c, value, path, f->choices, s) < 0)) {
+            return -1;
+        }
         return shim_mf_note(c, key, path, f->why);
     case SHIM_MF_UNSUPPORTED_EMPTY:
         if (shim_mf_is_empty(value)) {

@@ -219,4 +219,53 @@ if [ -f "$work/two.pm" ]; then
 fi
 cat "$work/pm.out"
 report "podshim, 100 containers" "$work/hundred.ps"
+# Static pods: from a manifest appearing in the kubelet's directory (a rename, as editors and
+# config tools write) to its container running (it touches a file on a hostPath volume).
+static_pods() {
+    kdir=$work/static
+    mark=$work/mark
+    mkdir -p "$kdir" "$mark"
+    "$podshim" kubelet --root "$root" --log-dir "$logs" --manifest-dir "$kdir" 2>/dev/null &
+    kpid=$!
+    sleep 0.3
+    python3 - "$kdir" "$mark" "$RUNS" "$podshim" "$root" <<'PY'
+import os, sys, time, subprocess, statistics
+kdir, mark, runs, podshim, root = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+manifest = """apiVersion: v1
+kind: Pod
+metadata: {name: static-bench}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{name: m, hostPath: {path: %s}}]
+  containers:
+  - name: c
+    image: busybox
+    command: ["/bin/sh", "-c", "touch /podkit-bench-mark/up; exec sleep 1000"]
+    volumeMounts: [{name: m, mountPath: /podkit-bench-mark}]
+""" % mark
+times = []
+for _ in range(runs):
+    up = os.path.join(mark, "up")
+    with open(os.path.join(kdir, ".tmp"), "w") as f:
+        f.write(manifest)
+    t0 = time.monotonic()
+    os.rename(os.path.join(kdir, ".tmp"), os.path.join(kdir, "pod.yaml"))
+    while not os.path.exists(up):
+        time.sleep(0.0002)
+    times.append((time.monotonic() - t0) * 1000)
+    os.unlink(os.path.join(kdir, "pod.yaml"))
+    os.unlink(up)
+    deadline = time.monotonic() + 10
+    while subprocess.run([podshim, "get", "--root", root, "static-bench"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0:
+        if time.monotonic() > deadline:
+            sys.exit("static pod not removed")
+        time.sleep(0.01)
+print("%-40s %10.1f" % ("static pod: file to running (kubelet)", statistics.median(times)))
+PY
+    kill -TERM "$kpid"
+    wait "$kpid" 2>/dev/null
+}
+static_pods
+
 echo "supervisor RSS with 2 containers: $(median <"$work/two.rss") kB; with 100: $(median <"$work/hundred.rss") kB"
