@@ -143,8 +143,7 @@ static int read_spec(struct shim_mf *c, void *obj, yaml_node_t *key, yaml_node_t
     }
     shim_mf_join(cpath, sizeof(cpath), path, "terminationGracePeriodSeconds");
     if (grace != NULL && !shim_mf_is_null(grace) &&
-        shim_mf_int(c, grace, cpath, 0, LLONG_MAX, false, &c->pod->termination_grace_period) <
-            0) {
+        shim_mf_int(c, grace, cpath, 0, LLONG_MAX, false, &c->pod->termination_grace_period) < 0) {
         return -1;
     }
     if (shim_mf_walk(c, value, path, spec_fields, c->pod, NULL) < 0) {

@@ -446,8 +446,8 @@ int shim_mf_int(struct shim_mf *c, const yaml_node_t *node, const char *path, lo
     if (rc == -2 || v < min || v > max) {
         const char *shown = shim_mf_shown(text, buf, sizeof(buf));
         if (rc == -2 && !octal) {
-            return shim_mf_fail(c, node, path, "invalid value %s: out of range for a 64-bit integer",
-                                shown);
+            return shim_mf_fail(c, node, path,
+                                "invalid value %s: out of range for a 64-bit integer", shown);
         }
         if (octal) {
             return shim_mf_fail(c, node, path,

@@ -52,9 +52,8 @@ int shim_mf_parse_int(const char *s, long long *out)
 /* A Kubernetes quantity times 10^scale: [+-]DIGITS[.DIGITS] with a binary (Ki..Ei), decimal
  * (n u m k M G T P E) or exponent (e3) suffix, computed exactly as digits * mult / 10^frac in
  * 128 bits. A fraction left over is rounded up when round_up (as Kubernetes' MilliValue does),
- * else an error naming unit. */
-static int quantity(const char *s, int scale, bool round_up, const char *unit, uint64_t *out,
-                    char *why, size_t whysz)
+ * else an error (bytes are whole). */
+static int quantity(const char *s, int scale, bool round_up, uint64_t *out, char *why, size_t whysz)
 {
     static const struct {
         const char *suffix;
@@ -133,8 +132,7 @@ static int quantity(const char *s, int scale, bool round_up, const char *unit, u
         n <<= pow2;
     }
     if (n % div != 0 && !round_up) {
-        snprintf(why, whysz, "must be a whole number of %s", unit);
-        return -1;
+        return shim_mf_why(why, whysz, "must be a whole number of bytes");
     }
     n = n / div + (n % div != 0);
     if (n > UINT64_MAX) {
@@ -152,12 +150,12 @@ bad:
 
 int shim_mf_quantity(const char *s, uint64_t *out, char *why, size_t whysz)
 {
-    return quantity(s, 0, false, "bytes", out, why, whysz);
+    return quantity(s, 0, false, out, why, whysz);
 }
 
 int shim_mf_millis(const char *s, uint64_t *out, char *why, size_t whysz)
 {
-    return quantity(s, 3, true, "thousandths", out, why, whysz);
+    return quantity(s, 3, true, out, why, whysz);
 }
 
 int shim_mf_base64(const char *in, size_t len, unsigned char *out, size_t *outlen, size_t *bad)

@@ -252,11 +252,11 @@ spec:
       command: ["true"]
       resources:
         limits:
-          memory: 64Mi
+          ephemeral-storage: 1Gi
 EOF
     run ps_ run -f bad.yaml
     [ "$status" -eq 2 ]
-    [[ "$output" =~ bad\.yaml:10:7:\ spec\.containers\[0\]\.resources ]]
+    [[ "$output" =~ bad\.yaml:12:11:\ spec\.containers\[0\]\.resources\.limits\[ephemeral-storage\] ]]
     [[ "$output" =~ not\ supported\ yet ]]
     [ -z "$(ls -A "$ROOT" 2>/dev/null)" ]
 

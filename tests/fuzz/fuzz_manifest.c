@@ -1,5 +1,6 @@
 /* fuzz_manifest.c — libFuzzer target: any bytes as a Pod manifest; what parses must hold
- * together (references looked up, every command and argument expanded). */
+ * together (references looked up, every command and argument expanded, probes, hooks,
+ * resources and securityContext within the API server's rules). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,6 +58,94 @@ static void expand_all(char *const *v, size_t n, char **env, size_t nenv, size_t
     check(n == 0 || v[n] == NULL);
 }
 
+static bool has_port(const struct shim_container *c, const char *name)
+{
+    for (size_t i = 0; i < c->nports; i++) {
+        if (c->ports[i].name != NULL && strcmp(c->ports[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void handler(const struct shim_manifest *m, const struct shim_container *c,
+                    const struct shim_handler *h)
+{
+    check(h->type >= SHIM_HANDLER_NONE && h->type <= SHIM_HANDLER_SLEEP);
+    if (h->type == SHIM_HANDLER_EXEC) {
+        check(h->ncommand > 0 && h->command != NULL && h->command[h->ncommand] == NULL);
+    }
+    if (h->type == SHIM_HANDLER_HTTP) {
+        check(h->path != NULL && h->path[0] != '\0' && h->scheme != NULL &&
+              (strcmp(h->scheme, "HTTP") == 0 || strcmp(h->scheme, "HTTPS") == 0));
+        for (size_t i = 0; i < h->nheaders; i++) {
+            check(h->headers[i].name[0] != '\0' && h->headers[i].value != NULL);
+        }
+    }
+    if (h->type == SHIM_HANDLER_HTTP || h->type == SHIM_HANDLER_TCP) {
+        check(h->host == NULL || h->host[0] != '\0');
+        check(h->port_name != NULL ? h->port == 0 && has_port(c, h->port_name)
+                                   : h->port >= 1 && h->port <= 65535);
+    }
+    if (h->type == SHIM_HANDLER_SLEEP) {
+        check(h->sleep_seconds >= 1 && h->sleep_seconds <= m->pod->termination_grace_period);
+    }
+}
+
+static void probe(const struct shim_manifest *m, const struct shim_container *c,
+                  const struct shim_probe *p, bool readiness)
+{
+    check(p->period_seconds >= 1 && p->timeout_seconds >= 1 && p->success_threshold >= 1 &&
+          p->failure_threshold >= 1 && p->initial_delay_seconds >= 0);
+    check(p->termination_grace_period == -1 || p->termination_grace_period > 0);
+    check(p->set == (p->handler.type != SHIM_HANDLER_NONE));
+    check(p->handler.type != SHIM_HANDLER_SLEEP);
+    check(readiness ? p->termination_grace_period == -1 : p->success_threshold == 1);
+    handler(m, c, &p->handler);
+}
+
+static void tristates(const int *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        check(v[i] >= -1 && v[i] <= 1);
+    }
+}
+
+static void security(const struct shim_security_context *sc)
+{
+    int t[] = {sc->run_as_non_root, sc->read_only_root_fs, sc->allow_privilege_escalation,
+               sc->privileged};
+    char **caps[] = {sc->cap_add, sc->cap_drop};
+    size_t ncaps[] = {sc->ncap_add, sc->ncap_drop};
+
+    check(sc->run_as_user >= -1 && sc->run_as_user <= 2147483647);
+    check(sc->run_as_group >= -1 && sc->run_as_group <= 2147483647);
+    tristates(t, 4);
+    check(!(sc->allow_privilege_escalation == 0 && sc->privileged == 1));
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < ncaps[k]; i++) {
+            check(caps[k][i][0] != '\0' && strncmp(caps[k][i], "CAP_", 4) != 0);
+        }
+    }
+    for (size_t i = 0; i < sc->nsupplemental_groups; i++) {
+        check(sc->supplemental_groups[i] >= 0 && sc->supplemental_groups[i] <= 2147483647);
+    }
+    if (!sc->set) {
+        check(sc->run_as_user == -1 && sc->privileged == -1 && sc->ncap_add == 0);
+    }
+}
+
+static void resources(const struct shim_resources *r)
+{
+    /* A request may be 0 (given so) under a limit; a request with no limit has no bound. */
+    check(r->cpu_limit_millis == 0 || r->cpu_request_millis <= r->cpu_limit_millis);
+    check(r->memory_limit == 0 || r->memory_request <= r->memory_limit);
+    if (!r->set) {
+        check(r->cpu_request_millis + r->cpu_limit_millis + r->memory_request + r->memory_limit ==
+              0);
+    }
+}
+
 static void container(const struct shim_manifest *m, const struct shim_container *c, size_t *budget)
 {
     char **env = calloc(c->nenv + 1, sizeof(*env));
@@ -95,6 +184,13 @@ static void container(const struct shim_manifest *m, const struct shim_container
         }
         check(found);
     }
+    probe(m, c, &c->liveness, false);
+    probe(m, c, &c->readiness, true);
+    probe(m, c, &c->startup, false);
+    handler(m, c, &c->post_start);
+    handler(m, c, &c->pre_stop);
+    resources(&c->resources);
+    security(&c->security);
     expand_all(c->command, c->ncommand, env, nenv, budget);
     expand_all(c->args, c->nargs, env, nenv, budget);
     for (size_t i = 0; i < nenv; i++) {
@@ -119,11 +215,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(strchr(m->notes[i], '\n') == NULL);
     }
     for (size_t i = 0; i < m->pod->ninit_containers; i++) {
-        container(m, &m->pod->init_containers[i], &budget);
+        const struct shim_container *c = &m->pod->init_containers[i];
+        container(m, c, &budget);
+        /* Only sidecars may have probes and hooks among init containers. */
+        check(c->sidecar ||
+              (!c->liveness.set && !c->readiness.set && !c->startup.set &&
+               c->post_start.type == SHIM_HANDLER_NONE && c->pre_stop.type == SHIM_HANDLER_NONE));
     }
     for (size_t i = 0; i < m->pod->ncontainers; i++) {
         container(m, &m->pod->containers[i], &budget);
+        check(!m->pod->containers[i].sidecar);
     }
+    security(&m->pod->security);
+    check(m->pod->security.privileged == -1 && m->pod->security.ncap_add == 0);
     for (size_t i = 0; i < m->pod->nvolumes; i++) {
         const struct shim_volume *v = &m->pod->volumes[i];
         check(v->default_mode >= 0 && v->default_mode <= 0777 && v->host_type != NULL);

@@ -95,6 +95,34 @@ static void test_defaults(void **state)
     assert_int_equal(c->nenv + c->nenv_from + c->nports + c->nmounts, 0);
     assert_false(c->tty);
     assert_false(c->stdin_open);
+    /* Part 2's fields: nothing given, Kubernetes' defaults in place. */
+    assert_false(c->sidecar);
+    assert_false(c->liveness.set || c->readiness.set || c->startup.set);
+    assert_int_equal(c->liveness.handler.type, SHIM_HANDLER_NONE);
+    assert_int_equal(c->readiness.period_seconds, 10);
+    assert_int_equal(c->readiness.timeout_seconds, 1);
+    assert_int_equal(c->readiness.success_threshold, 1);
+    assert_int_equal(c->readiness.failure_threshold, 3);
+    assert_int_equal(c->readiness.initial_delay_seconds, 0);
+    assert_int_equal(c->startup.termination_grace_period, -1);
+    assert_int_equal(c->post_start.type, SHIM_HANDLER_NONE);
+    assert_int_equal(c->pre_stop.type, SHIM_HANDLER_NONE);
+    assert_false(c->resources.set);
+    assert_int_equal(c->resources.cpu_limit_millis + c->resources.memory_limit, 0);
+    assert_false(c->security.set);
+    assert_int_equal(c->security.run_as_user, -1);
+    assert_int_equal(c->security.run_as_group, -1);
+    assert_int_equal(c->security.run_as_non_root, -1);
+    assert_int_equal(c->security.read_only_root_fs, -1);
+    assert_int_equal(c->security.allow_privilege_escalation, -1);
+    assert_int_equal(c->security.privileged, -1);
+    assert_null(c->security.cap_add);
+    assert_null(c->security.cap_drop);
+    assert_false(p->security.set);
+    assert_int_equal(p->security.run_as_user, -1);
+    assert_int_equal(p->security.run_as_group, -1);
+    assert_int_equal(p->security.run_as_non_root, -1);
+    assert_int_equal(p->security.nsupplemental_groups, 0);
     assert_int_equal(c->mark.line, 7);
     assert_int_equal(c->mark.column, 5);
     assert_string_equal(c->mark.file, "pod.yaml");
@@ -705,11 +733,359 @@ static void test_documents(void **state)
     shim_manifest_free(m);
 }
 
+/* ---- probes, lifecycle hooks, sidecars, resources, securityContext ---------------------- */
+
+static void test_probes(void **state)
+{
+    static const char yaml[] = POD "  containers:\n"
+                                   "  - name: web\n"
+                                   "    image: i\n"
+                                   "    livenessProbe:\n"
+                                   "      httpGet:\n"
+                                   "        port: http\n"
+                                   "        httpHeaders: [{name: X-A, value: b}, {name: Y}]\n"
+                                   "      initialDelaySeconds: 3\n"
+                                   "      periodSeconds: 0\n"
+                                   "      timeoutSeconds: 0\n"
+                                   "      successThreshold: 1\n"
+                                   "      failureThreshold: 0\n"
+                                   "      terminationGracePeriodSeconds: 7\n"
+                                   "    readinessProbe:\n"
+                                   "      tcpSocket: {port: 8080, host: ''}\n"
+                                   "      periodSeconds: 2\n"
+                                   "      timeoutSeconds: 3\n"
+                                   "      successThreshold: 4\n"
+                                   "      failureThreshold: 5\n"
+                                   "    startupProbe:\n"
+                                   "      httpGet: {host: 10.0.0.1, port: 81, path: '', "
+                                   "scheme: HTTPS}\n"
+                                   "    ports: [{name: http, containerPort: 8080}]\n"
+                                   "  - name: plain\n"
+                                   "    image: i\n"
+                                   "    startupProbe: {exec: {command: [test, -f, /ready]}}\n"
+                                   "    readinessProbe: {tcpSocket: {port: metrics}}\n"
+                                   "    ports: [{name: metrics, containerPort: 9100}]\n";
+    struct shim_manifest *m = parse_ok(yaml);
+    const struct shim_container *c = &m->pod->containers[0];
+    const struct shim_probe *p = &c->liveness;
+
+    (void)state;
+    assert_true(p->set);
+    assert_int_equal(p->handler.type, SHIM_HANDLER_HTTP);
+    assert_null(p->handler.host);
+    assert_int_equal(p->handler.port, 0);
+    assert_string_equal(p->handler.port_name, "http");
+    assert_string_equal(p->handler.path, "/");
+    assert_string_equal(p->handler.scheme, "HTTP");
+    assert_int_equal(p->handler.nheaders, 2);
+    assert_string_equal(p->handler.headers[0].name, "X-A");
+    assert_string_equal(p->handler.headers[0].value, "b");
+    assert_string_equal(p->handler.headers[1].name, "Y");
+    assert_string_equal(p->handler.headers[1].value, "");
+    assert_int_equal(p->handler.mark.line, 10); /* where the probe's mapping starts */
+    assert_int_equal(p->handler.mark.column, 7);
+    /* A 0 written out is Kubernetes' default. */
+    assert_int_equal(p->initial_delay_seconds, 3);
+    assert_int_equal(p->period_seconds, 10);
+    assert_int_equal(p->timeout_seconds, 1);
+    assert_int_equal(p->success_threshold, 1);
+    assert_int_equal(p->failure_threshold, 3);
+    assert_int_equal(p->termination_grace_period, 7);
+
+    p = &c->readiness;
+    assert_true(p->set);
+    assert_int_equal(p->handler.type, SHIM_HANDLER_TCP);
+    assert_null(p->handler.host); /* "" is the pod's address */
+    assert_int_equal(p->handler.port, 8080);
+    assert_null(p->handler.port_name);
+    assert_null(p->handler.path);
+    assert_int_equal(p->period_seconds, 2);
+    assert_int_equal(p->timeout_seconds, 3);
+    assert_int_equal(p->success_threshold, 4);
+    assert_int_equal(p->failure_threshold, 5);
+    assert_int_equal(p->termination_grace_period, -1);
+
+    p = &c->startup;
+    assert_string_equal(p->handler.host, "10.0.0.1");
+    assert_int_equal(p->handler.port, 81);
+    assert_string_equal(p->handler.path, "/");
+    assert_string_equal(p->handler.scheme, "HTTPS");
+    assert_int_equal(p->handler.nheaders, 0);
+
+    c = &m->pod->containers[1];
+    assert_false(c->liveness.set);
+    assert_int_equal(c->liveness.handler.type, SHIM_HANDLER_NONE);
+    assert_int_equal(c->startup.handler.type, SHIM_HANDLER_EXEC);
+    assert_int_equal(c->startup.handler.ncommand, 3);
+    assert_string_equal(c->startup.handler.command[2], "/ready");
+    assert_null(c->startup.handler.command[3]);
+    assert_int_equal(c->startup.period_seconds, 10);
+    assert_int_equal(c->startup.timeout_seconds, 1);
+    assert_int_equal(c->startup.success_threshold, 1);
+    assert_int_equal(c->startup.failure_threshold, 3);
+    assert_int_equal(c->startup.initial_delay_seconds, 0);
+    assert_int_equal(c->startup.termination_grace_period, -1);
+    assert_string_equal(c->readiness.handler.port_name, "metrics");
+    assert_int_equal(m->nnotes, 0);
+    shim_manifest_free(m);
+}
+
+static void test_lifecycle(void **state)
+{
+    static const char yaml[] = CTR "    ports: [{name: admin, containerPort: 9000}]\n"
+                                   "    lifecycle:\n"
+                                   "      postStart:\n"
+                                   "        exec: {command: [/bin/sh, -c, 'echo $(X)']}\n"
+                                   "      preStop:\n"
+                                   "        sleep: {seconds: 45}\n"
+                                   "  - name: b\n"
+                                   "    image: i\n"
+                                   "    ports: [{name: admin, containerPort: 9000}]\n"
+                                   "    lifecycle:\n"
+                                   "      postStart: {tcpSocket: {port: admin}}\n"
+                                   "      preStop: {httpGet: {port: 9000, path: /quit}}\n"
+                                   "  - name: c\n"
+                                   "    image: i\n"
+                                   "    lifecycle: {}\n"
+                                   "  terminationGracePeriodSeconds: 45\n";
+    struct shim_manifest *m = parse_ok(yaml);
+    const struct shim_container *c = &m->pod->containers[0];
+
+    (void)state;
+    assert_int_equal(c->post_start.type, SHIM_HANDLER_EXEC);
+    assert_int_equal(c->post_start.ncommand, 3);
+    assert_string_equal(c->post_start.command[2], "echo $(X)"); /* not expanded */
+    assert_int_equal(c->post_start.mark.line, 12);
+    assert_int_equal(c->post_start.mark.column, 9);
+    assert_int_equal(c->pre_stop.type, SHIM_HANDLER_SLEEP);
+    assert_int_equal(c->pre_stop.sleep_seconds, 45); /* up to the grace period, given later */
+    c = &m->pod->containers[1];
+    assert_int_equal(c->post_start.type, SHIM_HANDLER_TCP);
+    assert_string_equal(c->post_start.port_name, "admin");
+    assert_int_equal(c->pre_stop.type, SHIM_HANDLER_HTTP);
+    assert_int_equal(c->pre_stop.port, 9000);
+    assert_string_equal(c->pre_stop.path, "/quit");
+    assert_string_equal(c->pre_stop.scheme, "HTTP");
+    assert_null(c->pre_stop.host);
+    c = &m->pod->containers[2];
+    assert_int_equal(c->post_start.type, SHIM_HANDLER_NONE);
+    assert_int_equal(c->pre_stop.type, SHIM_HANDLER_NONE);
+    assert_int_equal(m->nnotes, 1);
+    assert_string_equal(m->notes[0],
+                        "pod.yaml:23:5: spec.containers[2].lifecycle: accepted, no effect: empty");
+    shim_manifest_free(m);
+}
+
+static void test_sidecars(void **state)
+{
+    static const char yaml[] = POD "  containers: [{name: app, image: i}]\n"
+                                   "  initContainers:\n"
+                                   "  - name: setup\n"
+                                   "    image: i\n"
+                                   "  - name: proxy\n"
+                                   "    image: i\n"
+                                   "    startupProbe: {tcpSocket: {port: proxy}}\n"
+                                   "    readinessProbe: {tcpSocket: {port: 6379}}\n"
+                                   "    livenessProbe: {exec: {command: [x]}}\n"
+                                   "    lifecycle: {preStop: {sleep: {seconds: 1}}}\n"
+                                   "    ports: [{name: proxy, containerPort: 6379}]\n"
+                                   "    restartPolicy: Always\n"
+                                   "  - {name: log, image: i, restartPolicy: \"Always\"}\n";
+    struct shim_manifest *m = parse_ok(yaml);
+    const struct shim_pod *p = m->pod;
+
+    (void)state;
+    assert_int_equal(p->ninit_containers, 3);
+    assert_false(p->init_containers[0].sidecar);
+    assert_true(p->init_containers[1].sidecar);
+    assert_true(p->init_containers[1].startup.set);
+    assert_true(p->init_containers[1].readiness.set);
+    assert_true(p->init_containers[1].liveness.set);
+    assert_int_equal(p->init_containers[1].pre_stop.type, SHIM_HANDLER_SLEEP);
+    assert_true(p->init_containers[2].sidecar);
+    assert_false(p->containers[0].sidecar);
+    shim_manifest_free(m);
+}
+
+static void test_resources(void **state)
+{
+    static const struct {
+        const char *q;
+        uint64_t millis;
+    } cpu[] = {
+        {"500m", 500},    {"1", 1000},         {"1.5", 1500}, {"2k", 2000000}, {"0.25", 250},
+        {"0", 0},         {"0.1m", 1},         {"100u", 1},   {"1e-3", 1},     {"1.0001", 1001},
+        {"1Ki", 1024000}, {"250000000n", 250}, {"+2", 2000},
+    };
+    static const char yaml[] = CTR "    resources:\n"
+                                   "      limits: {cpu: 1, memory: 128Mi}\n"
+                                   "  - name: b\n"
+                                   "    image: i\n"
+                                   "    resources:\n"
+                                   "      requests: {cpu: 250m, memory: 64Mi}\n"
+                                   "      limits: {cpu: 0.5, memory: 64Mi}\n"
+                                   "  - name: c\n"
+                                   "    image: i\n"
+                                   "    resources:\n"
+                                   "      requests: {memory: 1G}\n"
+                                   "      limits: {cpu: 2}\n"
+                                   "  - name: d\n"
+                                   "    image: i\n"
+                                   "    resources: {limits: {}, claims: []}\n";
+    struct shim_manifest *m = parse_ok(yaml);
+    const struct shim_resources *r = &m->pod->containers[0].resources;
+
+    (void)state;
+    /* Limits alone are also the requests. */
+    assert_true(r->set);
+    assert_int_equal(r->cpu_limit_millis, 1000);
+    assert_int_equal(r->cpu_request_millis, 1000);
+    assert_int_equal(r->memory_limit, 128ull << 20);
+    assert_int_equal(r->memory_request, 128ull << 20);
+    r = &m->pod->containers[1].resources;
+    assert_int_equal(r->cpu_request_millis, 250);
+    assert_int_equal(r->cpu_limit_millis, 500);
+    assert_int_equal(r->memory_request, 64ull << 20);
+    assert_int_equal(r->memory_limit, 64ull << 20);
+    r = &m->pod->containers[2].resources;
+    assert_int_equal(r->memory_request, 1000000000ull);
+    assert_int_equal(r->memory_limit, 0);
+    assert_int_equal(r->cpu_request_millis, 2000);
+    assert_int_equal(r->cpu_limit_millis, 2000);
+    r = &m->pod->containers[3].resources;
+    assert_false(r->set);
+    assert_int_equal(
+        r->cpu_request_millis + r->cpu_limit_millis + r->memory_request + r->memory_limit, 0);
+    assert_int_equal(m->nnotes, 2);
+    assert_string_equal(m->notes[0], "pod.yaml:23:17: spec.containers[3].resources.limits: "
+                                     "accepted, no effect: empty");
+    assert_string_equal(m->notes[1], "pod.yaml:23:29: spec.containers[3].resources.claims: "
+                                     "accepted, no effect: empty");
+    shim_manifest_free(m);
+
+    for (size_t i = 0; i < sizeof(cpu) / sizeof(cpu[0]); i++) {
+        char buf[512];
+        snprintf(buf, sizeof(buf), CTR "    resources: {requests: {cpu: '%s'}}\n", cpu[i].q);
+        m = parse_ok(buf);
+        r = &m->pod->containers[0].resources;
+        if (r->cpu_request_millis != cpu[i].millis || r->cpu_limit_millis != 0 || !r->set) {
+            fail_msg("cpu %s: got %llu, want %llu", cpu[i].q,
+                     (unsigned long long)r->cpu_request_millis, (unsigned long long)cpu[i].millis);
+        }
+        shim_manifest_free(m);
+    }
+}
+
+static void test_security(void **state)
+{
+    static const char yaml[] = POD "  securityContext:\n"
+                                   "    runAsUser: 1000\n"
+                                   "    runAsGroup: 0\n"
+                                   "    runAsNonRoot: false\n"
+                                   "    supplementalGroups: [4, 2147483647]\n"
+                                   "    seccompProfile: {type: RuntimeDefault}\n"
+                                   "  containers:\n"
+                                   "  - name: a\n"
+                                   "    image: i\n"
+                                   "    securityContext:\n"
+                                   "      runAsUser: 0\n"
+                                   "      runAsNonRoot: true\n"
+                                   "      readOnlyRootFilesystem: true\n"
+                                   "      allowPrivilegeEscalation: false\n"
+                                   "      privileged: false\n"
+                                   "      capabilities:\n"
+                                   "        add: [CAP_NET_ADMIN, SYS_TIME, CAP_CHOWN]\n"
+                                   "        drop: [ALL]\n"
+                                   "      appArmorProfile: {type: Unconfined}\n"
+                                   "      procMount: Default\n"
+                                   "  - name: b\n"
+                                   "    image: i\n"
+                                   "    securityContext: {privileged: true, runAsGroup: 5, "
+                                   "capabilities: {}}\n"
+                                   "  - name: c\n"
+                                   "    image: i\n"
+                                   "    securityContext: {seccompProfile: {type: Unconfined}}\n";
+    static const char *const notes[] = {
+        "pod.yaml:11:5: spec.securityContext.seccompProfile: accepted, no effect: podshim applies "
+        "no seccomp/AppArmor profile",
+        "pod.yaml:24:7: spec.containers[0].securityContext.appArmorProfile: accepted, no effect: "
+        "podshim applies no seccomp/AppArmor profile",
+        "pod.yaml:25:7: spec.containers[0].securityContext.procMount: accepted, no effect: Default "
+        "is the default",
+        "pod.yaml:28:56: spec.containers[1].securityContext.capabilities: accepted, no effect: "
+        "empty",
+        "pod.yaml:31:23: spec.containers[2].securityContext.seccompProfile: accepted, no effect: "
+        "podshim applies no seccomp/AppArmor profile",
+    };
+    struct shim_manifest *m = parse_ok(yaml);
+    const struct shim_security_context *sc = &m->pod->security;
+
+    (void)state;
+    assert_true(sc->set);
+    assert_int_equal(sc->run_as_user, 1000);
+    assert_int_equal(sc->run_as_group, 0);
+    assert_int_equal(sc->run_as_non_root, 0);
+    assert_int_equal(sc->nsupplemental_groups, 2);
+    assert_int_equal(sc->supplemental_groups[0], 4);
+    assert_int_equal(sc->supplemental_groups[1], 2147483647);
+    assert_int_equal(sc->read_only_root_fs + sc->allow_privilege_escalation + sc->privileged, -3);
+    assert_null(sc->cap_add);
+
+    /* runAsNonRoot with runAsUser 0 is for the runtime to refuse, as the kubelet does. */
+    sc = &m->pod->containers[0].security;
+    assert_true(sc->set);
+    assert_int_equal(sc->run_as_user, 0);
+    assert_int_equal(sc->run_as_group, -1);
+    assert_int_equal(sc->run_as_non_root, 1);
+    assert_int_equal(sc->read_only_root_fs, 1);
+    assert_int_equal(sc->allow_privilege_escalation, 0);
+    assert_int_equal(sc->privileged, 0);
+    assert_int_equal(sc->ncap_add, 3);
+    assert_string_equal(sc->cap_add[0], "NET_ADMIN"); /* "CAP_" is dropped */
+    assert_string_equal(sc->cap_add[1], "SYS_TIME");
+    assert_string_equal(sc->cap_add[2], "CHOWN");
+    assert_null(sc->cap_add[3]);
+    assert_int_equal(sc->ncap_drop, 1);
+    assert_string_equal(sc->cap_drop[0], "ALL");
+    assert_int_equal(sc->nsupplemental_groups, 0);
+
+    sc = &m->pod->containers[1].security;
+    assert_true(sc->set);
+    assert_int_equal(sc->privileged, 1);
+    assert_int_equal(sc->run_as_group, 5);
+    assert_int_equal(sc->run_as_user, -1);
+    assert_int_equal(sc->allow_privilege_escalation, -1);
+    assert_int_equal(sc->ncap_add + sc->ncap_drop, 0);
+
+    /* Only a note: nothing with an effect was given. */
+    sc = &m->pod->containers[2].security;
+    assert_false(sc->set);
+    assert_int_equal(sc->run_as_user, -1);
+    assert_int_equal(sc->run_as_non_root, -1);
+
+    assert_int_equal(m->nnotes, sizeof(notes) / sizeof(notes[0]));
+    for (size_t i = 0; i < m->nnotes; i++) {
+        assert_string_equal(m->notes[i], notes[i]);
+    }
+    shim_manifest_free(m);
+
+    /* Empty contexts are notes and leave everything unset. */
+    m = parse_ok(CTR "    securityContext: {}\n  securityContext: {}\n");
+    assert_false(m->pod->security.set);
+    assert_false(m->pod->containers[0].security.set);
+    assert_int_equal(m->pod->security.run_as_user, -1);
+    assert_int_equal(m->pod->containers[0].security.privileged, -1);
+    assert_int_equal(m->nnotes, 2);
+    shim_manifest_free(m);
+}
+
 /* ---- bad manifests: one exact error line each ------------------------------------------ */
 
 #define CM "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n" /* data at line 5 */
 #define SECRET "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n"
 #define NEXT "---\n" CTR
+#define INIT CTR "  initContainers:\n  - name: init\n    image: i\n" /* its fields: line 12 */
+#define PROBE CTR "    livenessProbe:\n      exec: {command: [x]}\n" /* more: line 11 */
 
 static const struct {
     const char *yaml;
@@ -829,8 +1205,6 @@ static const struct {
     {CTR "  affinity:\n    nodeAffinity: {}\n", "pod.yaml:9:3: spec.affinity: not supported yet"},
     {CTR "  ephemeralContainers: [{name: x}]\n",
      "pod.yaml:9:3: spec.ephemeralContainers: not supported yet"},
-    {CTR "  securityContext: {runAsUser: 1000}\n",
-     "pod.yaml:9:3: spec.securityContext: not supported yet"},
     {CTR "  containerz: []\n",
      "pod.yaml:9:3: spec.containerz: unknown field \"containerz\" (did you mean \"containers\"?)"},
     {CTR "  foo: 1\n", "pod.yaml:9:3: spec.foo: unknown field \"foo\""},
@@ -869,16 +1243,6 @@ static const struct {
     {CTR "    comand: [x]\n",
      "pod.yaml:9:5: spec.containers[0].comand: unknown field \"comand\" (did you mean "
      "\"command\"?)"},
-    {CTR "    resources:\n      limits: {memory: 64Mi}\n",
-     "pod.yaml:9:5: spec.containers[0].resources: not supported yet"},
-    {CTR "    securityContext: {privileged: true}\n",
-     "pod.yaml:9:5: spec.containers[0].securityContext: not supported yet"},
-    {CTR "    livenessProbe: {exec: {command: [true]}}\n",
-     "pod.yaml:9:5: spec.containers[0].livenessProbe: not supported yet"},
-    {CTR "    lifecycle: {}\n", "pod.yaml:9:5: spec.containers[0].lifecycle: not supported yet"},
-    {POD "  containers: [{name: a, image: b}]\n  initContainers:\n  - name: side\n"
-         "    image: b\n    restartPolicy: Always\n",
-     "pod.yaml:10:5: spec.initContainers[0].restartPolicy: not supported yet"},
     {CTR "    command: echo hi\n",
      "pod.yaml:9:14: spec.containers[0].command: expected a list, got \"echo hi\""},
     {CTR "    args: [a, {b: c}]\n",
@@ -1078,6 +1442,256 @@ static const struct {
      "pod.yaml:11:14: spec.volumes[0].secret.name: unknown field \"name\""},
     {CTR "  volumes:\n  - name: v\n    secret: {optional: true}\n",
      "pod.yaml:11:13: spec.volumes[0].secret.secretName: required value"},
+    /* native sidecars: an init container with restartPolicy Always */
+    {POD "  containers: [{name: a, image: b}]\n  initContainers:\n  - name: side\n"
+         "    image: b\n    restartPolicy: Never\n",
+     "pod.yaml:10:20: spec.initContainers[0].restartPolicy: unsupported value \"Never\": "
+     "supported values: \"Always\""},
+    {INIT "    restartPolicy: always\n",
+     "pod.yaml:12:20: spec.initContainers[0].restartPolicy: unsupported value \"always\": "
+     "supported values: \"Always\""},
+    {CTR "    restartPolicy: Always\n",
+     "pod.yaml:9:5: spec.containers[0].restartPolicy: not supported yet"},
+    {CTR "    restartPolicyRules: [{action: Restart}]\n",
+     "pod.yaml:9:5: spec.containers[0].restartPolicyRules: not supported yet"},
+    {INIT "    livenessProbe: {exec: {command: [x]}}\n",
+     "pod.yaml:12:5: spec.initContainers[0].livenessProbe: may not be set for init containers "
+     "without restartPolicy=Always"},
+    {INIT "    readinessProbe: {exec: {command: [x]}}\n    restartPolicy: OnFailure\n",
+     "pod.yaml:12:5: spec.initContainers[0].readinessProbe: may not be set for init containers "
+     "without restartPolicy=Always"},
+    {INIT "    startupProbe: {tcpSocket: {port: 80}}\n",
+     "pod.yaml:12:5: spec.initContainers[0].startupProbe: may not be set for init containers "
+     "without restartPolicy=Always"},
+    {INIT "    lifecycle: {}\n",
+     "pod.yaml:12:5: spec.initContainers[0].lifecycle: may not be set for init containers "
+     "without restartPolicy=Always"},
+    /* probes */
+    {CTR "    livenessProbe: {}\n",
+     "pod.yaml:9:20: spec.containers[0].livenessProbe: must specify a handler type"},
+    {CTR "    livenessProbe: []\n",
+     "pod.yaml:9:20: spec.containers[0].livenessProbe: expected a mapping, got a list"},
+    {CTR "    livenessProbe: {exec: {command: [x]}, tcpSocket: {port: 80}}\n",
+     "pod.yaml:9:43: spec.containers[0].livenessProbe.tcpSocket: may not specify more than 1 "
+     "handler type"},
+    {CTR "    readinessProbe: {grpc: {port: 9090}}\n",
+     "pod.yaml:9:22: spec.containers[0].readinessProbe.grpc: not supported yet"},
+    {CTR "    livenessProbe: {sleep: {seconds: 1}}\n",
+     "pod.yaml:9:21: spec.containers[0].livenessProbe.sleep: unknown field \"sleep\""},
+    {CTR "    livenessProbe: {exec: {}}\n",
+     "pod.yaml:9:27: spec.containers[0].livenessProbe.exec.command: required value"},
+    {CTR "    livenessProbe:\n      exec: {command: []}\n",
+     "pod.yaml:10:23: spec.containers[0].livenessProbe.exec.command: required value"},
+    {CTR "    livenessProbe: {httpGet: {path: /}}\n",
+     "pod.yaml:9:30: spec.containers[0].livenessProbe.httpGet.port: required value"},
+    {CTR "    livenessProbe: {httpGet: {port: 0}}\n",
+     "pod.yaml:9:37: spec.containers[0].livenessProbe.httpGet.port: invalid value 0: must be "
+     "between 1 and 65535, inclusive"},
+    {CTR "    livenessProbe: {tcpSocket: {port: 65536}}\n",
+     "pod.yaml:9:39: spec.containers[0].livenessProbe.tcpSocket.port: invalid value 65536: must "
+     "be between 1 and 65535, inclusive"},
+    {CTR "    livenessProbe: {httpGet: {port: HTTP}}\n",
+     "pod.yaml:9:37: spec.containers[0].livenessProbe.httpGet.port: invalid value \"HTTP\": must "
+     "contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"},
+    {CTR "    livenessProbe: {httpGet: {port: '8080'}}\n",
+     "pod.yaml:9:37: spec.containers[0].livenessProbe.httpGet.port: invalid value \"8080\": must "
+     "contain at least one letter (a-z)"},
+    {CTR "    livenessProbe: {httpGet: {port: web}}\n    ports: [{containerPort: 80}]\n",
+     "pod.yaml:9:37: spec.containers[0].livenessProbe.httpGet.port: not found: the container has "
+     "no port named \"web\""},
+    {CTR "    ports: [{name: web, containerPort: 80}]\n  - name: b\n    image: i\n"
+         "    readinessProbe: {tcpSocket: {port: web}}\n",
+     "pod.yaml:12:40: spec.containers[1].readinessProbe.tcpSocket.port: not found: the container "
+     "has no port named \"web\""},
+    {CTR "    livenessProbe: {httpGet: {port: 80, scheme: ftp}}\n",
+     "pod.yaml:9:49: spec.containers[0].livenessProbe.httpGet.scheme: unsupported value \"ftp\": "
+     "supported values: \"HTTP\", \"HTTPS\""},
+    {CTR "    livenessProbe:\n      httpGet:\n        port: 80\n"
+         "        httpHeaders: [{name: X Probe, value: a}]\n",
+     "pod.yaml:12:30: spec.containers[0].livenessProbe.httpGet.httpHeaders[0].name: invalid value "
+     "\"X Probe\": a valid HTTP header must consist of alphanumeric characters or '-' (e.g. "
+     "'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')"},
+    {CTR "    livenessProbe:\n      httpGet:\n        port: 80\n"
+         "        httpHeaders: [{value: a}]\n",
+     "pod.yaml:12:23: spec.containers[0].livenessProbe.httpGet.httpHeaders[0].name: required "
+     "value"},
+    {PROBE "      periodSeconds: -1\n",
+     "pod.yaml:11:22: spec.containers[0].livenessProbe.periodSeconds: invalid value -1: must be "
+     "greater than or equal to 0"},
+    {PROBE "      timeoutSeconds: 3000000000\n",
+     "pod.yaml:11:23: spec.containers[0].livenessProbe.timeoutSeconds: invalid value 3000000000: "
+     "must be less than or equal to 2147483647"},
+    {PROBE "      failureThreshold: \"3\"\n",
+     "pod.yaml:11:25: spec.containers[0].livenessProbe.failureThreshold: expected an integer, got "
+     "the string \"3\""},
+    {PROBE "      initialDelaySeconds: 1.5\n",
+     "pod.yaml:11:28: spec.containers[0].livenessProbe.initialDelaySeconds: expected an integer, "
+     "got \"1.5\""},
+    {PROBE "      successThreshold: 2\n",
+     "pod.yaml:11:25: spec.containers[0].livenessProbe.successThreshold: invalid value 2: must be "
+     "1"},
+    {CTR "    startupProbe:\n      exec: {command: [x]}\n      successThreshold: 3\n",
+     "pod.yaml:11:25: spec.containers[0].startupProbe.successThreshold: invalid value 3: must be "
+     "1"},
+    {PROBE "      terminationGracePeriodSeconds: 0\n",
+     "pod.yaml:11:38: spec.containers[0].livenessProbe.terminationGracePeriodSeconds: invalid "
+     "value 0: must be greater than 0"},
+    {PROBE "      terminationGracePeriodSeconds: 99999999999999999999\n",
+     "pod.yaml:11:38: spec.containers[0].livenessProbe.terminationGracePeriodSeconds: invalid "
+     "value 99999999999999999999: out of range for a 64-bit integer"},
+    {CTR
+     "    readinessProbe:\n      exec: {command: [x]}\n      terminationGracePeriodSeconds: 5\n",
+     "pod.yaml:11:38: spec.containers[0].readinessProbe.terminationGracePeriodSeconds: invalid "
+     "value 5: must not be set for readinessProbes"},
+    {PROBE "      periodSecond: 5\n",
+     "pod.yaml:11:7: spec.containers[0].livenessProbe.periodSecond: unknown field "
+     "\"periodSecond\" (did you mean \"periodSeconds\"?)"},
+    /* lifecycle hooks */
+    {CTR "    lifecycle: x\n",
+     "pod.yaml:9:16: spec.containers[0].lifecycle: expected a mapping, got \"x\""},
+    {CTR "    lifecycle:\n      postStart: {}\n",
+     "pod.yaml:10:18: spec.containers[0].lifecycle.postStart: must specify a handler type"},
+    {CTR "    lifecycle:\n      preStop: {sleep: {seconds: 0}}\n",
+     "pod.yaml:10:34: spec.containers[0].lifecycle.preStop.sleep.seconds: invalid value 0: must "
+     "be greater than 0 and less than terminationGracePeriodSeconds (30)"},
+    {CTR "    lifecycle:\n      preStop: {sleep: {seconds: 31}}\n",
+     "pod.yaml:10:34: spec.containers[0].lifecycle.preStop.sleep.seconds: invalid value 31: must "
+     "be greater than 0 and less than terminationGracePeriodSeconds (30)"},
+    {CTR "    lifecycle:\n      preStop: {sleep: {seconds: 10}}\n"
+         "  terminationGracePeriodSeconds: 5\n",
+     "pod.yaml:10:34: spec.containers[0].lifecycle.preStop.sleep.seconds: invalid value 10: must "
+     "be greater than 0 and less than terminationGracePeriodSeconds (5)"},
+    {CTR "    lifecycle:\n      preStop: {sleep: {}}\n",
+     "pod.yaml:10:24: spec.containers[0].lifecycle.preStop.sleep.seconds: required value"},
+    {CTR "    lifecycle:\n      preStop: {exec: {command: [x]}, sleep: {seconds: 1}}\n",
+     "pod.yaml:10:39: spec.containers[0].lifecycle.preStop.sleep: may not specify more than 1 "
+     "handler type"},
+    {CTR "    lifecycle:\n      preStop: {httpGet: {port: admin}}\n",
+     "pod.yaml:10:33: spec.containers[0].lifecycle.preStop.httpGet.port: not found: the "
+     "container has no port named \"admin\""},
+    {CTR "    lifecycle:\n      postStart: {grpc: {port: 1}}\n",
+     "pod.yaml:10:19: spec.containers[0].lifecycle.postStart.grpc: unknown field \"grpc\""},
+    {CTR "    lifecycle: {postStrat: {exec: {command: [x]}}}\n",
+     "pod.yaml:9:17: spec.containers[0].lifecycle.postStrat: unknown field \"postStrat\" (did you "
+     "mean \"postStart\"?)"},
+    {CTR "    lifecycle: {stopSignal: SIGUSR1}\n",
+     "pod.yaml:9:17: spec.containers[0].lifecycle.stopSignal: not supported yet"},
+    /* resources */
+    {CTR "    resources:\n      limits: {memory: 64Mi, ephemeral-storage: 1Gi}\n",
+     "pod.yaml:10:30: spec.containers[0].resources.limits[ephemeral-storage]: not supported yet"},
+    {CTR "    resources:\n      requests: {hugepages-2Mi: 1Gi}\n",
+     "pod.yaml:10:18: spec.containers[0].resources.requests[hugepages-2Mi]: not supported yet"},
+    {CTR "    resources:\n      limits: {nvidia.com/gpu: 1}\n",
+     "pod.yaml:10:16: spec.containers[0].resources.limits[nvidia.com/gpu]: unknown resource "
+     "\"nvidia.com/gpu\": supported resources: \"cpu\", \"memory\""},
+    {CTR "    resources:\n      requests: {memory: 2Gi}\n      limits: {memory: 1Gi}\n",
+     "pod.yaml:10:26: spec.containers[0].resources.requests[memory]: invalid value \"2Gi\": must "
+     "be less than or equal to memory limit of 1Gi"},
+    {CTR "    resources:\n      limits: {cpu: 500m}\n      requests: {cpu: 1}\n",
+     "pod.yaml:11:23: spec.containers[0].resources.requests[cpu]: invalid value \"1\": must be "
+     "less than or equal to cpu limit of 500m"},
+    {CTR "    resources:\n      limits: {cpu: -1}\n",
+     "pod.yaml:10:21: spec.containers[0].resources.limits[cpu]: invalid value \"-1\": must be "
+     "greater than or equal to 0"},
+    {CTR "    resources:\n      limits: {cpu: 20E}\n",
+     "pod.yaml:10:21: spec.containers[0].resources.limits[cpu]: invalid value \"20E\": too large"},
+    {CTR "    resources:\n      limits: {cpu: one}\n",
+     "pod.yaml:10:21: spec.containers[0].resources.limits[cpu]: invalid value \"one\": quantities "
+     "must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (e.g. "
+     "64Mi, 1G, 500M)"},
+    {CTR "    resources:\n      requests: {memory: 1x}\n",
+     "pod.yaml:10:26: spec.containers[0].resources.requests[memory]: invalid value \"1x\": "
+     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' "
+     "(e.g. 64Mi, 1G, 500M)"},
+    {CTR "    resources:\n      limits: {memory: 1500m}\n",
+     "pod.yaml:10:24: spec.containers[0].resources.limits[memory]: invalid value \"1500m\": must "
+     "be "
+     "a whole number of bytes"},
+    {CTR "    resources:\n      limits: {memory: [1]}\n",
+     "pod.yaml:10:24: spec.containers[0].resources.limits[memory]: expected a string, got a list"},
+    {CTR "    resources:\n      limits: {cpu: 1, cpu: 2}\n",
+     "pod.yaml:10:24: spec.containers[0].resources.limits[cpu]: duplicate key"},
+    {CTR "    resources:\n      limits: [cpu]\n",
+     "pod.yaml:10:15: spec.containers[0].resources.limits: expected a mapping, got a list"},
+    {CTR "    resources:\n      claims: [{name: gpu}]\n",
+     "pod.yaml:10:7: spec.containers[0].resources.claims: not supported yet"},
+    {CTR "    resources: {limitz: {}}\n",
+     "pod.yaml:9:17: spec.containers[0].resources.limitz: unknown field \"limitz\" (did you mean "
+     "\"limits\"?)"},
+    /* securityContext of the pod */
+    {CTR "  securityContext: {runAsUser: -1}\n",
+     "pod.yaml:9:32: spec.securityContext.runAsUser: invalid value -1: must be between 0 and "
+     "2147483647, inclusive"},
+    {CTR "  securityContext: {supplementalGroups: [1, -2]}\n",
+     "pod.yaml:9:45: spec.securityContext.supplementalGroups[1]: invalid value -2: must be "
+     "between 0 and 2147483647, inclusive"},
+    {CTR "  securityContext: {fsGroup: 1000}\n",
+     "pod.yaml:9:21: spec.securityContext.fsGroup: not supported yet"},
+    {CTR "  securityContext: {sysctls: [{name: a, value: b}]}\n",
+     "pod.yaml:9:21: spec.securityContext.sysctls: not supported yet"},
+    {CTR "  securityContext: {privileged: true}\n",
+     "pod.yaml:9:21: spec.securityContext.privileged: unknown field \"privileged\""},
+    {CTR "  securityContext:\n    seccompProfile: {type: Localhost, localhostProfile: p.json}\n",
+     "pod.yaml:10:28: spec.securityContext.seccompProfile.type: \"Localhost\" is not supported "
+     "yet"},
+    {CTR "  securityContext:\n    seccompProfile: {type: Bogus}\n",
+     "pod.yaml:10:28: spec.securityContext.seccompProfile.type: unsupported value \"Bogus\": "
+     "supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""},
+    {CTR "  securityContext:\n    seccompProfile: {}\n",
+     "pod.yaml:10:21: spec.securityContext.seccompProfile.type: required value"},
+    {CTR "  securityContext:\n    seccompProfile: {type: RuntimeDefault, localhostProfile: x}\n",
+     "pod.yaml:10:62: spec.securityContext.seccompProfile.localhostProfile: invalid value \"x\": "
+     "can only be set when seccomp type is Localhost"},
+    /* securityContext of a container */
+    {CTR "    securityContext: []\n",
+     "pod.yaml:9:22: spec.containers[0].securityContext: expected a mapping, got a list"},
+    {CTR "    securityContext:\n      appArmorProfile: {type: Unconfined, localhostProfile: x}\n",
+     "pod.yaml:10:61: spec.containers[0].securityContext.appArmorProfile.localhostProfile: "
+     "invalid value \"x\": can only be set when AppArmor type is Localhost"},
+    {CTR "    securityContext:\n      privileged: true\n      allowPrivilegeEscalation: false\n",
+     "pod.yaml:11:33: spec.containers[0].securityContext.allowPrivilegeEscalation: cannot set "
+     "`allowPrivilegeEscalation` to false and `privileged` to true"},
+    {CTR "    securityContext:\n      allowPrivilegeEscalation: false\n"
+         "      capabilities: {add: [CAP_SYS_ADMIN]}\n",
+     "pod.yaml:10:33: spec.containers[0].securityContext.allowPrivilegeEscalation: cannot set "
+     "`allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"},
+    {CTR "    securityContext:\n      capabilities: {add: [net_admin]}\n",
+     "pod.yaml:10:28: spec.containers[0].securityContext.capabilities.add[0]: invalid value "
+     "\"net_admin\": a capability must consist of upper case letters, digits and '_' (such as "
+     "NET_ADMIN or CAP_NET_ADMIN), or be ALL"},
+    {CTR "    securityContext:\n      capabilities: {drop: [KILL, CAP_NET_FOO]}\n",
+     "pod.yaml:10:35: spec.containers[0].securityContext.capabilities.drop[1]: invalid value "
+     "\"CAP_NET_FOO\": unknown capability \"NET_FOO\""},
+    {CTR "    securityContext:\n      capabilities: {add: [CAP_CAP_CHOWN]}\n",
+     "pod.yaml:10:28: spec.containers[0].securityContext.capabilities.add[0]: invalid value "
+     "\"CAP_CAP_CHOWN\": unknown capability \"CAP_CHOWN\""},
+    {CTR "    securityContext:\n      capabilities: {drop: [CAP_ALL]}\n",
+     "pod.yaml:10:29: spec.containers[0].securityContext.capabilities.drop[0]: invalid value "
+     "\"CAP_ALL\": ALL is written without \"CAP_\""},
+    {CTR "    securityContext:\n      capabilities: {add: ['']}\n",
+     "pod.yaml:10:28: spec.containers[0].securityContext.capabilities.add[0]: required value"},
+    {CTR "    securityContext:\n      capabilities: {add: NET_ADMIN}\n",
+     "pod.yaml:10:27: spec.containers[0].securityContext.capabilities.add: expected a list, got "
+     "\"NET_ADMIN\""},
+    {CTR "    securityContext: {runAsNonRoot: \"true\"}\n",
+     "pod.yaml:9:37: spec.containers[0].securityContext.runAsNonRoot: expected true or false, got "
+     "the string \"true\""},
+    {CTR "    securityContext: {runAsGroup: 2147483648}\n",
+     "pod.yaml:9:35: spec.containers[0].securityContext.runAsGroup: invalid value 2147483648: "
+     "must be between 0 and 2147483647, inclusive"},
+    {CTR "    securityContext: {supplementalGroups: [1]}\n",
+     "pod.yaml:9:23: spec.containers[0].securityContext.supplementalGroups: unknown field "
+     "\"supplementalGroups\""},
+    {CTR "    securityContext: {seLinuxOptions: {level: s0}}\n",
+     "pod.yaml:9:23: spec.containers[0].securityContext.seLinuxOptions: not supported yet"},
+    {CTR "    securityContext: {windowsOptions: {runAsUserName: x}}\n",
+     "pod.yaml:9:23: spec.containers[0].securityContext.windowsOptions: not supported yet"},
+    {CTR "    securityContext: {procMount: Unmasked}\n",
+     "pod.yaml:9:34: spec.containers[0].securityContext.procMount: \"Unmasked\" is not supported "
+     "yet"},
+    {CTR "    securityContext: {procMount: Bogus}\n",
+     "pod.yaml:9:34: spec.containers[0].securityContext.procMount: unsupported value \"Bogus\": "
+     "supported values: \"Default\", \"Unmasked\""},
     /* ConfigMaps and Secrets */
     {CM "data:\n  a b: c\n" NEXT, "pod.yaml:6:3: data: invalid key \"a b\": a valid config key "
                                   "must consist of alphanumeric characters, '-', '_' or '.'"},
@@ -1280,6 +1894,52 @@ static void test_sample_files(void **state)
     assert_string_equal(s->data[1].value, "new");
     assert_int_equal(m->nnotes, 2);
     shim_manifest_free(m);
+
+    /* Part 2: a sidecar, probes, hooks, resources and securityContext. */
+    m = load_ok("tests/manifests/sidecar-web.yaml");
+    p = m->pod;
+    const struct shim_container *side = &p->init_containers[1];
+    const struct shim_container *web = &p->containers[0];
+    assert_int_equal(p->termination_grace_period, 20);
+    assert_int_equal(p->security.run_as_user, 1000);
+    assert_int_equal(p->security.run_as_non_root, 1);
+    assert_int_equal(p->security.nsupplemental_groups, 2);
+    assert_int_equal(p->security.supplemental_groups[1], 27);
+    assert_false(p->init_containers[0].sidecar);
+    assert_true(side->sidecar);
+    assert_int_equal(side->startup.handler.type, SHIM_HANDLER_EXEC);
+    assert_int_equal(side->startup.period_seconds, 1);
+    assert_int_equal(side->startup.failure_threshold, 30);
+    assert_int_equal(side->liveness.handler.type, SHIM_HANDLER_TCP);
+    assert_string_equal(side->liveness.handler.host, "127.0.0.1");
+    assert_int_equal(side->liveness.handler.port, 24224);
+    assert_int_equal(side->liveness.termination_grace_period, 5);
+    assert_int_equal(side->post_start.type, SHIM_HANDLER_EXEC);
+    assert_int_equal(side->pre_stop.sleep_seconds, 2);
+    assert_int_equal(side->resources.cpu_request_millis, 50);
+    assert_int_equal(side->resources.cpu_limit_millis, 100);
+    assert_int_equal(side->resources.memory_request, 32ull << 20);
+    assert_int_equal(side->resources.memory_limit, 64ull << 20);
+    assert_string_equal(web->readiness.handler.port_name, "http");
+    assert_string_equal(web->readiness.handler.path, "/healthz");
+    assert_int_equal(web->readiness.handler.nheaders, 2);
+    assert_string_equal(web->readiness.handler.headers[1].value, "text/plain");
+    assert_int_equal(web->readiness.success_threshold, 2);
+    assert_int_equal(web->liveness.handler.port, 8080);
+    assert_int_equal(web->post_start.type, SHIM_HANDLER_TCP);
+    assert_string_equal(web->post_start.port_name, "admin");
+    assert_string_equal(web->pre_stop.host, "localhost");
+    assert_string_equal(web->pre_stop.scheme, "HTTPS");
+    assert_int_equal(web->resources.cpu_request_millis, 1500); /* the limit's */
+    assert_int_equal(web->resources.memory_request, 128ull << 20);
+    assert_int_equal(web->security.read_only_root_fs, 1);
+    assert_int_equal(web->security.allow_privilege_escalation, 0);
+    assert_int_equal(web->security.privileged, 0);
+    assert_string_equal(web->security.cap_add[0], "NET_BIND_SERVICE");
+    assert_string_equal(web->security.cap_add[1], "NET_RAW");
+    assert_string_equal(web->security.cap_drop[0], "ALL");
+    assert_int_equal(m->nnotes, 4); /* seccomp and AppArmor twice, procMount Default */
+    shim_manifest_free(m);
 }
 
 static void test_bad_files(void **state)
@@ -1288,7 +1948,9 @@ static void test_bad_files(void **state)
         const char *file;
         const char *err;
     } files[] = {
-        {"bad-resources.yaml", "10:7: spec.containers[0].resources: not supported yet"},
+        {"bad-resources.yaml",
+         "12:19: spec.containers[0].resources.requests[memory]: invalid value \"128Mi\": must be "
+         "less than or equal to memory limit of 64Mi"},
         {"bad-second-pod.yaml",
          "11:7: kind: a second Pod: a manifest holds one Pod (the first is \"one\" at line 4)"},
         {"bad-secret-base64.yaml",
@@ -1515,6 +2177,11 @@ int main(void)
         cmocka_unit_test(test_configmaps_and_secrets),
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_documents),
+        cmocka_unit_test(test_probes),
+        cmocka_unit_test(test_lifecycle),
+        cmocka_unit_test(test_sidecars),
+        cmocka_unit_test(test_resources),
+        cmocka_unit_test(test_security),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_aliases),
