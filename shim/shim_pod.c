@@ -18,6 +18,7 @@
 #include "shim_ctl.h"
 #include "shim_env.h"
 #include "shim_portfwd.h"
+#include "shim_security.h"
 #include "shim_spawn.h"
 
 #define POD_IP "127.0.0.1" /* the pod has loopback only: its own address is localhost */
@@ -272,6 +273,11 @@ static void start_container(struct shim_ctr *c)
         c->spec->image[0] == '/' && stat(c->spec->image, &st) == 0 && S_ISDIR(st.st_mode)
             ? c->spec->image
             : NULL;
+    struct shim_sec_plan security;
+    if (shim_security_plan(p->m->pod, c->spec, &security, err, sizeof(err)) < 0) {
+        creation_failed(c, "CreateContainerConfigError", 0, err);
+        goto out;
+    }
     env = shim_env_build(p->m, c->spec, &ep, err, sizeof(err));
     if (env == NULL || (argv = shim_argv_build(c->spec, env, err, sizeof(err))) == NULL ||
         shim_volumes_binds(&p->volumes, c->spec, rootfs == NULL, &binds, &nbinds, err,
@@ -293,6 +299,7 @@ static void start_container(struct shim_ctr *c)
         .working_dir = c->spec->working_dir,
         .rootfs = rootfs,
         .etc_dir = p->dir,
+        .security = &security,
         .binds = binds,
         .nbinds = nbinds,
         .stdout_fd = wfds[0],

@@ -137,6 +137,10 @@ static void enter_rootfs(const struct shim_spawn_spec *s, int fd)
     if (mount(r, r, NULL, MS_BIND | MS_REC, NULL) < 0) {
         fail(fd, errno, "bind the image directory", r);
     }
+    if (s->security->read_only_root &&
+        mount(NULL, r, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+        fail(fd, errno, "make the root filesystem read-only", r);
+    }
     snprintf(path, sizeof(path), "%s/proc", r);
     if (make_target(path, false) < 0 ||
         mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
@@ -209,6 +213,10 @@ static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int
         enter_rootfs(s, fd);
     } else if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
         fail(fd, errno, "mount /proc", NULL);
+    } else if (s->security->read_only_root &&
+               mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
+        /* Only this container's view: its mount namespace; volumes go on top, writable. */
+        fail(fd, errno, "make the root filesystem read-only", NULL);
     }
     for (size_t i = 0; i < s->nbinds && s->rootfs == NULL; i++) {
         const struct shim_bind *b = &s->binds[i];
@@ -241,6 +249,10 @@ static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int
     }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    const char *step = NULL;
+    if (shim_security_apply(s->security, &step) < 0) {
+        fail(fd, errno, step, NULL);
+    }
     if (s->share_pid) {
         execve(path, s->argv, s->envp);
         fail(fd, errno, "exec", path);

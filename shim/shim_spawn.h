@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "shim_sandbox.h"
+#include "shim_security.h"
 
 /* One bind mount into the container. On the host's root the target must exist already
  * (the caller makes mount points, so that it can remove the ones it made); in an image
@@ -29,7 +30,8 @@ struct shim_spawn_spec {
     const char *working_dir; /* NULL: "/" */
     const char *rootfs;      /* an image directory to pivot_root into, or NULL: the host's root */
     const char *etc_dir;     /* rootfs only: holds the hostname and resolv.conf files for /etc */
-    const struct shim_bind *binds; /* in mount order: parents before children */
+    const struct shim_sec_plan *security; /* user, groups, capabilities; applied last */
+    const struct shim_bind *binds;        /* in mount order: parents before children */
     size_t nbinds;
     int stdout_fd, stderr_fd; /* become the container's 1 and 2; stdin is /dev/null */
 };

@@ -471,3 +471,25 @@ assert c["restartCount"] == 0 and "running" in c["state"], c' <<<"$output"
     run ps_ delete stubborn --grace-period 0
     assert_clean
 }
+
+@test "securityContext: user, groups, capabilities, no_new_privs, read-only root, runAsNonRoot" {
+    run ps_ run -f "$PODS/security.yaml"
+    [ "$status" -eq 0 ]
+    run cut -d' ' -f4- "$LOGS"/default_secure_*/app/0.log
+    echo "$output"
+    [ "$output" = $'1000\n3000\n3000 4000\nNoNewPrivs:\t1\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000400' ] ||
+        [ "$(sort <<<"$output")" = "$(sort <<<$'1000\n3000\n3000 4000\nNoNewPrivs:\t1\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000400')" ]
+    # A root container gets the runtime's 14 default capabilities, not all of them.
+    run cut -d' ' -f4- "$LOGS"/default_secure_*/root/0.log
+    echo "$output"
+    [[ "$output" =~ CapBnd:$'\t'00000000a80425fb ]]
+    [[ "$output" =~ CapEff:$'\t'00000000a80425fb ]]
+    [[ "$output" =~ NoNewPrivs:$'\t'0 ]]
+    [[ "$output" =~ root\ fs\ ro ]]
+    # runAsNonRoot without a user is refused, as the kubelet refuses it.
+    sed -e '/runAsUser: 1000/d' -e 's/name: secure/name: insecure/' "$PODS/security.yaml" >nonroot.yaml
+    run ps_ run -f nonroot.yaml
+    [ "$status" -eq 1 ]
+    [[ "$output" =~ container\ has\ runAsNonRoot\ and\ image\ will\ run\ as\ root\ \(pod:\ insecure,\ container:\ app\) ]]
+    assert_clean
+}
