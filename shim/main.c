@@ -35,12 +35,15 @@ struct shim_cli {
     long long log_max_files;
     char *filename, *namespace, *container, *manifest_dir, *target;
     int64_t rescan_ms;
-    int output;
+    int output, wait;
+    int64_t timeout_ms;
     long long grace_period, tail;
     bool follow, previous, timestamps;
 };
 
 static const char *const outputs[] = {"table", "wide", "json", "yaml", NULL};
+static const char *const waits[] = {"started", "ready", NULL};
+enum { WAIT_STARTED, WAIT_READY };
 enum { OUT_TABLE, OUT_WIDE, OUT_JSON, OUT_YAML };
 
 #define KEY(n, s, t, f, d, m, h)                                                                   \
@@ -111,6 +114,47 @@ static const struct pk_conf_key kubelet_keys[] = {
      .min = 2,
      .max = 1000,
      .help = "log files kept per container, current included"},
+    {.name = NULL},
+};
+
+/* apply takes run's keys and its own: one table, built from both at compile time. */
+/* apply takes run's keys and its own. */
+static const struct pk_conf_key apply_run_keys[] = {
+    {.name = "filename",
+     .short_flag = 'f',
+     .type = PK_CONF_STRING,
+     .offset = offsetof(struct shim_cli, filename),
+     .metavar = "FILE",
+     .flags = PK_CONF_REQUIRED,
+     .help = "the Pod manifest (YAML or JSON; '-' is stdin)"},
+    {.name = "grace-period",
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct shim_cli, grace_period),
+     .def = "-1",
+     .min = -1,
+     .max = 1000000000,
+     .metavar = "SECONDS",
+     .help = "overrides terminationGracePeriodSeconds (-1: the pod's)"},
+    KEY("backoff-base", 0, PK_CONF_DURATION, backoff_base_ms, "10s", NULL,
+        "first CrashLoopBackOff delay; doubles after each crash"),
+    KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
+    KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
+        "rotate a container's log file at this size"),
+    {.name = "log-max-files",
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct shim_cli, log_max_files),
+     .def = "5",
+     .min = 2,
+     .max = 1000,
+     .help = "log files kept per container, current included"},
+    {.name = "wait",
+     .type = PK_CONF_ENUM,
+     .offset = offsetof(struct shim_cli, wait),
+     .def = "started",
+     .choices = waits,
+     .metavar = "started|ready",
+     .help = "return once every app container started, or once the pod is Ready"},
+    KEY("timeout", 0, PK_CONF_DURATION, timeout_ms, "5m", NULL, "how long --wait ready waits"),
     {.name = NULL},
 };
 
@@ -444,8 +488,9 @@ static int cmd_apply(struct pk_cli *cli, struct shim_cli *o)
     if (m == NULL) {
         return 2;
     }
-    char name[512];
+    char name[512], namespace[512];
     snprintf(name, sizeof(name), "%s", m->pod->name);
+    snprintf(namespace, sizeof(namespace), "%s", m->pod->namespace);
     fill_opts(o, &opts);
     opts.keep_after_end = true; /* a detached pod that ended stays for get and logs */
     if (pipe2(fds, O_CLOEXEC) < 0) {
@@ -489,6 +534,40 @@ static int cmd_apply(struct pk_cli *cli, struct shim_cli *o)
     } while (n < 0 && errno == EINTR);
     close(fds[0]);
     msg[n > 0 ? n : 0] = '\0';
+    if (strcmp(msg, "ok") == 0 && o->wait == WAIT_READY) {
+        /* The pod runs: poll its readiness (probes decide it) until Ready or the timeout. */
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+            char *out = NULL, err[256], dir[1200];
+            pod_dir(o, namespace, name, dir, sizeof(dir));
+            if (shim_ctl_call(dir, "ready", &out, err, sizeof(err)) < 0) {
+                fprintf(stderr, "podshim: pod %s: %s\n", name, err);
+                return 1;
+            }
+            bool ready = strncmp(out, "true", 4) == 0,
+                 over = out[0] == 'f' && out[1] == 'a' && out[2] == 'i';
+            bool ended = strncmp(out, "ended", 5) == 0;
+            free(out);
+            if (ready) {
+                printf("pod/%s created and ready\n", name);
+                return 0;
+            }
+            if (over || ended) {
+                fprintf(stderr, "podshim: pod %s %s before it was ready\n", name,
+                        over ? "failed" : "ended");
+                return 1;
+            }
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >
+                o->timeout_ms) {
+                fprintf(stderr, "podshim: pod %s not ready after %lld ms\n", name,
+                        (long long)o->timeout_ms);
+                return 1;
+            }
+            usleep(20000);
+        }
+    }
     if (strcmp(msg, "ok") == 0) {
         printf("pod/%s created\n", name);
         return 0;
@@ -960,7 +1039,7 @@ static const struct command commands[] = {
     {"apply", "apply -f FILE [OPTIONS]",
      "Starts the pod of FILE under a detached supervisor and returns once every app\n"
      "container has started (non-zero with the reason if it cannot).\n\n" ABOUT_ROOTFS,
-     run_keys, cmd_apply},
+     apply_run_keys, cmd_apply},
     {"get", "get [POD] [-n NS] [-o wide|json|yaml]",
      "Lists pods (NAME READY STATUS RESTARTS AGE), or prints one as a Kubernetes Pod object.",
      get_keys, cmd_get},

@@ -111,6 +111,11 @@ static void handle(struct shim_ctl *ctl, struct bufferevent *bev, char *line)
         shim_status_row(p, buf, sizeof(buf) - 1);
         strcat(buf, "\n");
         answer(bev, buf);
+    } else if (strcmp(line, "ready") == 0) {
+        answer(bev, p->phase == SHIM_FAILED      ? "failed\n"
+                    : p->phase == SHIM_SUCCEEDED ? "ended\n"
+                    : shim_pod_ready(p)          ? "true\n"
+                                                 : "false\n");
     } else if (strcmp(line, "sandbox") == 0) {
         if (p->sandbox.pause_pid > 0) {
             snprintf(buf, sizeof(buf), "%d\n", (int)p->sandbox.pause_pid);

@@ -9,6 +9,7 @@
 /* Requests, one line each; the answer is the rest of the stream:
  *   status            the Pod object as JSON
  *   row               the kubectl table row (see shim_status_row)
+ *   ready             "true" when the pod is Ready, "false", or "failed" / "ended"
  *   sandbox           the pid of the pod's pause (which holds its namespaces)
  *   pid NAME          the pid of container NAME's init, or "error: ..."
  *   log NAME N        the path of the log of instance N of NAME (-1: the current one,

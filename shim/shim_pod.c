@@ -17,6 +17,7 @@
 #include "pk_log.h"
 #include "shim_ctl.h"
 #include "shim_env.h"
+#include "shim_health.h"
 #include "shim_portfwd.h"
 #include "shim_security.h"
 #include "shim_spawn.h"
@@ -26,6 +27,7 @@
 
 static void start_container(struct shim_ctr *c);
 static void advance(struct shim_podrt *p);
+static void on_kill_timer(evutil_socket_t fd, short what, void *arg);
 
 const char *shim_phase_name(enum shim_phase phase)
 {
@@ -230,13 +232,59 @@ static void finish_start(struct shim_ctr *c)
         return;
     }
     c->ever_started = true;
+    now_wall(&c->started);
+    clock_gettime(CLOCK_MONOTONIC, &c->started_mono);
+    shim_health_started(c); /* postStart, then probes; running once postStart is done */
+}
+
+void shim_pod_mark_running(struct shim_ctr *c)
+{
     c->state = SHIM_CRUNNING;
     c->reason[0] = '\0';
     c->message[0] = '\0';
-    now_wall(&c->started);
-    clock_gettime(CLOCK_MONOTONIC, &c->started_mono);
     pk_log_info("pod %s: container %s started (pid %d)", c->pod->m->pod->name, c->spec->name,
                 (int)c->pid);
+}
+
+static void on_kill_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct shim_ctr *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->pid > 0) {
+        kill(c->pid, SIGKILL);
+    }
+}
+
+void shim_pod_kill_container(struct shim_ctr *c, long long grace_s, const char *why)
+{
+    struct timeval tv = {grace_s, 0};
+
+    snprintf(c->kill_reason, sizeof(c->kill_reason), "%s", why);
+    pk_log_info("pod %s: stopping container %s: %s", c->pod->m->pod->name, c->spec->name, why);
+    if (c->pid <= 0) {
+        return;
+    }
+    kill(c->pid, grace_s > 0 ? SIGTERM : SIGKILL);
+    if (grace_s > 0) {
+        evtimer_add(c->kill_timer, &tv);
+    }
+}
+
+void shim_pod_changed(struct shim_podrt *p)
+{
+    advance(p);
+}
+
+bool shim_pod_ready(const struct shim_podrt *p)
+{
+    for (size_t i = 0; i < p->nctrs; i++) {
+        const struct shim_ctr *c = &p->ctrs[i];
+        if ((i >= p->ninit || c->spec->sidecar) && !(c->state == SHIM_CRUNNING && c->ready)) {
+            return false;
+        }
+    }
+    return p->initialized;
 }
 
 static void on_start_result(evutil_socket_t fd, short what, void *arg)
@@ -403,7 +451,7 @@ static void advance(struct shim_podrt *p)
             break;
         }
         struct shim_ctr *c = &p->ctrs[p->next_init];
-        if (c->spec->sidecar && c->state == SHIM_CRUNNING) {
+        if (c->spec->sidecar && c->state == SHIM_CRUNNING && c->started_ok) {
             p->next_init++; /* a sidecar counts as started once it runs; it keeps running */
             continue;
         }
@@ -552,6 +600,11 @@ void shim_pod_reap(struct shim_podrt *p)
         }
         snprintf(c->term.reason, sizeof(c->term.reason), "%s",
                  c->term.exit_code == 0 ? "Completed" : "Error");
+        if (c->kill_reason[0] != '\0') {
+            snprintf(c->term.message, sizeof(c->term.message), "%s", c->kill_reason);
+            c->kill_reason[0] = '\0';
+        }
+        shim_health_stopped(c);
         pk_log_info("pod %s: container %s exited with %d", p->m->pod->name, c->spec->name,
                     c->term.exit_code);
         close_instance(c);
@@ -575,6 +628,14 @@ static void on_grace_timeout(evutil_socket_t fd, short what, void *arg)
     struct shim_podrt *p = arg;
     (void)fd;
     (void)what;
+    if (shim_health_hooks_running(p) && !p->grace_extended) {
+        /* Kubernetes' one-off extension for preStop hooks that overran the grace period. */
+        struct timeval tv = {2, 0};
+        p->grace_extended = true;
+        pk_log_info("pod %s: preStop hooks still running: 2 s more", p->m->pod->name);
+        evtimer_add(p->grace_timer, &tv);
+        return;
+    }
     pk_log_info("pod %s: grace period over, killing what still runs", p->m->pod->name);
     signal_all(p, SIGKILL);
 }
@@ -592,20 +653,27 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
  * something still runs. The grace timer kills whatever is left when the period ends. */
 static bool stop_in_order(struct shim_podrt *p)
 {
+    bool waiting = false;
+
+    /* App and plain init containers: every preStop hook at once, then each its SIGTERM. */
     for (size_t i = 0; i < p->nctrs; i++) {
         struct shim_ctr *c = &p->ctrs[i];
-        if (!c->spec->sidecar && c->pid > 0) {
-            if (!c->term_sent) {
-                kill(c->pid, SIGTERM);
-                c->term_sent = true;
-            }
-            return true;
+        if (c->spec->sidecar || c->pid <= 0) {
+            continue;
         }
+        waiting = true;
+        if (!shim_health_prestop(c) && !c->term_sent) {
+            kill(c->pid, SIGTERM);
+            c->term_sent = true;
+        }
+    }
+    if (waiting) {
+        return true;
     }
     for (size_t i = p->ninit; i-- > 0;) {
         struct shim_ctr *c = &p->ctrs[i];
         if (c->spec->sidecar && c->pid > 0) {
-            if (!c->term_sent) {
+            if (!shim_health_prestop(c) && !c->term_sent) {
                 pk_log_info("pod %s: stopping sidecar %s", p->m->pod->name, c->spec->name);
                 kill(c->pid, SIGTERM);
                 c->term_sent = true;
@@ -643,6 +711,7 @@ static void teardown(struct shim_podrt *p)
         if (p->ctrs[i].timer != NULL) {
             evtimer_del(p->ctrs[i].timer);
         }
+        shim_health_stopped(&p->ctrs[i]);
         if (p->ctrs[i].start_ev != NULL) {
             event_free(p->ctrs[i].start_ev);
             p->ctrs[i].start_ev = NULL;
@@ -788,7 +857,8 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
         c->spec = c->init ? &pod->init_containers[i] : &pod->containers[i - p->ninit];
         c->out_fd = c->err_fd = c->start_fd = -1;
         c->timer = evtimer_new(base, on_restart_timer, c);
-        if (c->timer == NULL) {
+        c->kill_timer = evtimer_new(base, on_kill_timer, c);
+        if (c->timer == NULL || c->kill_timer == NULL || shim_health_init(c) < 0) {
             snprintf(err, errsz, "out of memory");
             goto fail;
         }
@@ -924,6 +994,7 @@ void shim_pod_destroy(struct shim_podrt *p)
         if (p->ctrs[i].timer != NULL) {
             event_free(p->ctrs[i].timer);
         }
+        shim_health_free(&p->ctrs[i]);
     }
     free(p->ctrs);
     free(p->fwds);

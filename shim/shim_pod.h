@@ -40,6 +40,19 @@ struct shim_exit {
     struct timespec started, finished; /* wall clock */
 };
 
+struct shim_ctr;
+struct shim_probe_run;
+
+/* One probe of a container (startup, readiness or liveness) and its run of results. */
+struct shim_probe_state {
+    struct shim_ctr *ctr;          /* back pointer, borrowed */
+    const struct shim_probe *spec; /* NULL when the container has no such probe */
+    const char *kind;              /* "Startup", "Readiness", "Liveness" */
+    struct event *timer;           /* the next attempt */
+    struct shim_probe_run *run;    /* the attempt under way, or NULL */
+    int successes, failures;       /* consecutive */
+};
+
 /* One container's state; owned by its pod. */
 struct shim_ctr {
     struct shim_podrt *pod; /* back pointer, borrowed */
@@ -61,6 +74,14 @@ struct shim_ctr {
     bool done;           /* finished for good: never starts again */
     bool ever_started;   /* ran at least once */
     bool term_sent;      /* stopping: SIGTERM was sent to this instance */
+    /* Health (shim_health.c): hooks and probes of the current instance. */
+    struct shim_probe_state probes[3]; /* startup, readiness, liveness */
+    bool started_ok;                   /* postStart done and the startup probe passed */
+    bool ready;                        /* readiness: passed, or no readiness probe */
+    struct shim_probe_run *hook;       /* postStart or preStop under way */
+    bool prestop_done;                 /* stopping: its preStop ran (or there is none) */
+    struct event *kill_timer;          /* SIGKILL after a health-triggered stop's grace */
+    char kill_reason[256];             /* why podshim stopped it: term.message */
     /* The current instance's output: pipes read into its CRI log file. */
     int out_fd, err_fd;
     struct event *out_ev, *err_ev;
@@ -97,8 +118,9 @@ struct shim_podrt {
     shim_pod_cb on_finished; /* the pod is over and torn down */
     void *cb_arg;
     bool started_reported;
-    char failure[512]; /* why the pod could not start or failed, for messages */
-    int pause_fd;      /* opts->pause_path opened O_PATH, for every container's init */
+    char failure[512];   /* why the pod could not start or failed, for messages */
+    int pause_fd;        /* opts->pause_path opened O_PATH, for every container's init */
+    bool grace_extended; /* the one-off 2 s for preStop hooks that overran was given */
 };
 
 /* Creates the pod's state directory (refusing a pod of the same name that already has
@@ -118,6 +140,20 @@ void shim_pod_terminate(struct shim_podrt *p, long long grace_s);
 
 /* Handles SIGCHLD: reaps every exited child and moves the pod on. */
 void shim_pod_reap(struct shim_podrt *p);
+
+/* For shim_health.c: moves the pod on after a change (a container became running or
+ * ready, a hook ended). */
+void shim_pod_changed(struct shim_podrt *p);
+
+/* For shim_health.c: stops container c as a failed probe or hook does: SIGTERM, SIGKILL
+ * after grace_s seconds; why goes into its terminated state's message. */
+void shim_pod_kill_container(struct shim_ctr *c, long long grace_s, const char *why);
+
+/* For shim_health.c: container c's instance is running (after postStart). */
+void shim_pod_mark_running(struct shim_ctr *c);
+
+/* Whether the pod is Ready: every app container and sidecar running and ready. */
+bool shim_pod_ready(const struct shim_podrt *p);
 
 /* Frees the pod. It must be torn down (on_finished ran) or never started. */
 void shim_pod_destroy(struct shim_podrt *p);

@@ -146,9 +146,9 @@ static void write_container_status(struct jw *w, const struct shim_ctr *c)
         write_exit(w, "terminated", &c->last);
     }
     jw_close(w, '}');
-    jw_bool(w, "ready", c->state == SHIM_CRUNNING);
+    jw_bool(w, "ready", c->state == SHIM_CRUNNING && c->ready);
     jw_int(w, "restartCount", c->restarts);
-    jw_bool(w, "started", c->state == SHIM_CRUNNING);
+    jw_bool(w, "started", c->state == SHIM_CRUNNING && c->started_ok);
     jw_str(w, "image", c->spec->image);
     jw_str(w, "imageID", "");
     snprintf(id, sizeof(id), "podshim://%d", (int)c->pid);
@@ -156,16 +156,6 @@ static void write_container_status(struct jw *w, const struct shim_ctr *c)
         jw_str(w, "containerID", id);
     }
     jw_close(w, '}');
-}
-
-static bool all_ready(const struct shim_podrt *p)
-{
-    for (size_t i = p->ninit; i < p->nctrs; i++) {
-        if (p->ctrs[i].state != SHIM_CRUNNING) {
-            return false;
-        }
-    }
-    return true;
 }
 
 static void write_condition(struct jw *w, const char *type, bool ok, const struct timespec *t)
@@ -236,8 +226,8 @@ char *shim_status_json(const struct shim_podrt *p)
     jw_str(&w, "phase", shim_phase_name(p->phase));
     jw_open(&w, "conditions", '[');
     write_condition(&w, "Initialized", p->initialized, &p->created);
-    write_condition(&w, "Ready", p->initialized && all_ready(p), &p->created);
-    write_condition(&w, "ContainersReady", p->initialized && all_ready(p), &p->created);
+    write_condition(&w, "Ready", shim_pod_ready(p), &p->created);
+    write_condition(&w, "ContainersReady", shim_pod_ready(p), &p->created);
     write_condition(&w, "PodScheduled", true, &p->created);
     jw_close(&w, ']');
     jw_str(&w, "hostIP", "127.0.0.1");
@@ -337,7 +327,7 @@ void shim_status_row(const struct shim_podrt *p, char *buf, size_t n)
     for (size_t i = 0; i < p->nctrs; i++) {
         bool counts = i >= p->ninit || p->ctrs[i].spec->sidecar; /* kubectl counts sidecars */
         if (counts) {
-            ready += p->ctrs[i].state == SHIM_CRUNNING;
+            ready += p->ctrs[i].state == SHIM_CRUNNING && p->ctrs[i].ready;
             restarts += p->ctrs[i].restarts;
             total += i < p->ninit;
         }

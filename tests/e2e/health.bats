@@ -1,0 +1,144 @@
+#!/usr/bin/env bats
+# tests/e2e/health.bats — podshim's probes and lifecycle hooks, against real containers.
+bats_require_minimum_version 1.5.0
+
+setup() {
+    [ "$(id -u)" -eq 0 ] || skip "podshim needs root (namespaces and mounts)"
+    PODSHIM="${PODKIT_BIN:?}/podshim"
+    PODS="${PODKIT_TOP:?}/tests/e2e/pods"
+    ROOT="$BATS_TEST_TMPDIR/root"
+    LOGS="$BATS_TEST_TMPDIR/logs"
+    cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+    local d name ns
+    for d in "$ROOT"/*_*/; do
+        [ -d "$d" ] || continue
+        d=${d%/}
+        d=${d##*/}
+        ns=${d%%_*}
+        name=${d#*_}
+        timeout 20 "$PODSHIM" delete --root "$ROOT" --log-dir "$LOGS" "$name" -n "$ns" \
+            --grace-period 0 >/dev/null 2>&1 || true
+    done
+    pkill -KILL -f -- "--root $ROOT" 2>/dev/null || true
+    # Unmount anything a failed test left, so that bats can remove the directory.
+    grep -o " $BATS_TEST_TMPDIR[^ ]*" /proc/self/mounts 2>/dev/null | sort -r |
+        while read -r m; do umount -l "$m" 2>/dev/null; done
+    return 0
+}
+
+# podshim COMMAND ... with this test's state and log directories (before any "--").
+ps_() {
+    local cmd=$1
+    shift
+    timeout 60 "$PODSHIM" "$cmd" --root "$ROOT" --log-dir "$LOGS" "$@"
+}
+
+# wait_for SECONDS CMD...: until CMD succeeds, or fail after SECONDS.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "timed out waiting for: $*" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+logs_have() { # logs_have POD CONTAINER TEXT
+    ps_ logs "$1" -c "$2" 2>/dev/null | grep -qF -- "$3"
+}
+
+# Nothing of the pod may remain: no process started under our root, no mount below the
+# test directory, no state directory.
+no_process_left() { ! pgrep -f -- "--root $ROOT" >/dev/null; }
+
+assert_clean() {
+    local left
+    wait_for 5 no_process_left || true
+    left=$(pgrep -f -- "--root $ROOT" || true)
+    [ -z "$left" ] || { ps -o pid,args -p "$left" >&2; return 1; }
+    ! grep -q " $BATS_TEST_TMPDIR" /proc/self/mounts
+    [ -z "$(ls -A "$ROOT" 2>/dev/null)" ]
+}
+
+# A manifest with HOSTPORT set to a port free on the host.
+with_free_port() {
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    sed "s/HOSTPORT/$PORT/" "$1" >"$BATS_TEST_TMPDIR/${1##*/}"
+    MANIFEST="$BATS_TEST_TMPDIR/${1##*/}"
+}
+
+# ctr_is POD NAME EXPR VALUE: the expression over container NAME's status equals VALUE
+# (a function, so that wait_for evaluates it afresh each time).
+ctr_is() { [ "$(ctr_json "$1" "$2" "$3" 2>/dev/null)" = "$4" ]; }
+
+ctr_json() { # ctr_json POD NAME PYTHON-EXPR-OVER-c
+    ps_ get "$1" -o json | python3 -c "import json,sys; s=json.load(sys.stdin)['status'];
+c=[x for x in s.get('containerStatuses', []) + s.get('initContainerStatuses', []) if x['name'] == '$2'][0]
+print($3)"
+}
+
+@test "probes: startup holds the others off; readiness drives READY and Ready; apply --wait ready" {
+    run ps_ apply -f "$PODS/probes.yaml"
+    [ "$status" -eq 0 ]
+    # Before the startup probe passes the container is running but not started nor ready.
+    run ctr_json probes web "c['started'], c['ready']"
+    [ "$output" = "False False" ]
+    wait_for 10 ctr_is probes web "c['started']" True
+    # /ready is a 404: not ready.
+    run ps_ get probes
+    [[ "${lines[1]}" =~ ^probes\ +0/1\ +Running ]]
+    # Make /ready exist: ready within a period; the pod's Ready condition follows.
+    ps_ exec probes -- touch /podkit-www/ready
+    wait_for 10 bash -c "'$PODSHIM' get probes --root '$ROOT' | grep -q '^probes *1/1 '"
+    run ps_ get probes -o json
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["status"];
+assert {c["type"]: c["status"] for c in s["conditions"]}["Ready"] == "True", s' <<<"$output"
+    # And back: not ready after failureThreshold (1) failures; liveness kept passing.
+    ps_ exec probes -- rm /podkit-www/ready
+    wait_for 10 bash -c "'$PODSHIM' get probes --root '$ROOT' | grep -q '^probes *0/1 '"
+    [ "$(ctr_json probes web "c['restartCount']")" = 0 ]
+    run ps_ delete probes --grace-period 0
+    # apply --wait ready returns only once the pod is Ready.
+    sed -e 's/name: probes/name: probes2/' -e 's|touch /podkit-www/started|touch /podkit-www/started /podkit-www/ready|' \
+        "$PODS/probes.yaml" >probes2.yaml
+    run ps_ apply -f probes2.yaml --wait ready --timeout 20s
+    [ "$status" -eq 0 ]
+    [ "$output" = "pod/probes2 created and ready" ]
+    [ "$(ctr_json probes2 web "c['ready']")" = True ]
+    run ps_ delete probes2 --grace-period 0
+    assert_clean
+}
+
+@test "hooks: postStart before running, preStop before SIGTERM; liveness and postStart failures restart" {
+    mkdir -p "$BATS_TEST_TMPDIR/ev"
+    sed "s|HOSTDIR|$BATS_TEST_TMPDIR/ev|" "$PODS/hooks.yaml" >hooks.yaml
+    run ps_ apply -f hooks.yaml --backoff-base 200ms --backoff-max 200ms
+    # The app's postStart takes 1 s: meanwhile it is still being created, not running.
+    run ctr_json hooks app "list(c['state'])[0], c['state'].get('waiting', {}).get('reason')"
+    [ "$output" = "waiting ContainerCreating" ]
+    wait_for 10 grep -qs poststart "$BATS_TEST_TMPDIR/ev/events"
+    wait_for 5 ctr_is hooks app "list(c['state'])[0]" running
+    # A failing postStart kills its container, which is restarted.
+    wait_for 10 ctr_is hooks badhook "c['restartCount'] >= 1" True
+    run ctr_json hooks badhook "c['lastState']['terminated']['message']"
+    [[ "$output" =~ ^PostStartHookError: ]]
+    # A failing liveness probe restarts its container, with the reason recorded.
+    ps_ exec hooks -c app -- rm /podkit-state/alive
+    wait_for 15 ctr_is hooks app "c['restartCount']" 1
+    run ctr_json hooks app "c['lastState']['terminated']['message']"
+    [[ "$output" =~ ^Liveness\ probe\ failed: ]]
+    wait_for 10 ctr_is hooks app "list(c['state'])[0]" running
+    # preStop runs before the stop signal.
+    run ps_ delete hooks
+    [ "$status" -eq 0 ]
+    cat "$BATS_TEST_TMPDIR/ev/events"
+    [ "$(tail -n 2 "$BATS_TEST_TMPDIR/ev/events")" = $'prestop\nterm' ]
+    [ "$(head -n 1 "$BATS_TEST_TMPDIR/ev/events")" = poststart ]
+    assert_clean
+}
