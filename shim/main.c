@@ -32,7 +32,7 @@ struct shim_cli {
     char *root, *log_dir, *pause;
     int64_t backoff_base_ms, backoff_max_ms;
     uint64_t log_max_size;
-    long long log_max_files;
+    long long log_max_files, pids_limit;
     char *filename, *namespace, *container, *manifest_dir, *target;
     int64_t rescan_ms;
     int output, wait;
@@ -83,6 +83,14 @@ static const struct pk_conf_key run_keys[] = {
     KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
     KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
         "rotate a container's log file at this size"),
+    {.name = "pids-limit",
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct shim_cli, pids_limit),
+     .def = "0",
+     .min = 0,
+     .max = 4194304,
+     .metavar = "N",
+     .help = "most processes per container (the kubelet's podPidsLimit; 0: no limit)"},
     {.name = "log-max-files",
      .type = PK_CONF_INT,
      .offset = offsetof(struct shim_cli, log_max_files),
@@ -107,6 +115,14 @@ static const struct pk_conf_key kubelet_keys[] = {
     KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
     KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
         "rotate a container's log file at this size"),
+    {.name = "pids-limit",
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct shim_cli, pids_limit),
+     .def = "0",
+     .min = 0,
+     .max = 4194304,
+     .metavar = "N",
+     .help = "most processes per container (the kubelet's podPidsLimit; 0: no limit)"},
     {.name = "log-max-files",
      .type = PK_CONF_INT,
      .offset = offsetof(struct shim_cli, log_max_files),
@@ -140,6 +156,14 @@ static const struct pk_conf_key apply_run_keys[] = {
     KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
     KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
         "rotate a container's log file at this size"),
+    {.name = "pids-limit",
+     .type = PK_CONF_INT,
+     .offset = offsetof(struct shim_cli, pids_limit),
+     .def = "0",
+     .min = 0,
+     .max = 4194304,
+     .metavar = "N",
+     .help = "most processes per container (the kubelet's podPidsLimit; 0: no limit)"},
     {.name = "log-max-files",
      .type = PK_CONF_INT,
      .offset = offsetof(struct shim_cli, log_max_files),
@@ -452,6 +476,7 @@ static void fill_opts(const struct shim_cli *o, struct shim_opts *opts)
     opts->grace_override = o->grace_period;
     opts->log_max_bytes = o->log_max_size;
     opts->log_max_files = (int)o->log_max_files;
+    opts->pids_limit = o->pids_limit;
     opts->keep_after_end = false;
 }
 
@@ -1007,6 +1032,8 @@ static int cmd_kubelet(struct pk_cli *cli, struct shim_cli *o)
     snprintf(max, sizeof(max), "%lldms", (long long)o->backoff_max_ms);
     snprintf(size, sizeof(size), "%llu", (unsigned long long)o->log_max_size);
     snprintf(files, sizeof(files), "%lld", o->log_max_files);
+    char pids[32];
+    snprintf(pids, sizeof(pids), "%lld", o->pids_limit);
     char *args[] = {"--root",
                     o->root,
                     "--log-dir",
@@ -1021,6 +1048,8 @@ static int cmd_kubelet(struct pk_cli *cli, struct shim_cli *o)
                     size,
                     "--log-max-files",
                     files,
+                    "--pids-limit",
+                    pids,
                     NULL};
     struct shim_kubelet_opts ko = {o->manifest_dir, self, args, o->rescan_ms};
     signal(SIGPIPE, SIG_IGN);

@@ -317,10 +317,15 @@ static int add_hier(struct shim_cgroup *cg, bool v2, unsigned ctrls, const char 
     return 0;
 }
 
-/* Enables each controller of want in dir's subtree_control, one by one (a write naming
- * several is all or nothing); the first errno of each failing one lands in why[]. */
+/* Enables each controller of want that dir's subtree_control lacks, one by one (a write
+ * naming several is all or nothing); the first errno of each failing one lands in why[]. */
 static void enable(const char *dir, unsigned want, int *why)
 {
+    char buf[512];
+
+    if (read_file(dir, "cgroup.subtree_control", buf, sizeof(buf)) == 0) {
+        want &= ~parse_ctrls(buf);
+    }
     for (int c = 0; c < CTRL_N; c++) {
         char val[16];
         if ((want & BIT(c)) == 0) {
@@ -414,7 +419,7 @@ int shim_cgroup_sanitize(const char *name, char *out, size_t outsz)
 /* The OOM killer's count for cg, or -1 where unknown. */
 static long long oom_kills(const struct shim_cgroup *cg)
 {
-    for (size_t i = 0; i < cg->n; i++) {
+    for (size_t i = 0; cg != NULL && i < cg->n; i++) {
         const struct hier *h = &cg->h[i];
         if ((h->ctrls & BIT(CTRL_MEMORY)) != 0) {
             return read_key(h->dir, h->v2 ? "memory.events" : "memory.oom_control", "oom_kill");
@@ -635,7 +640,7 @@ fail:
 
 int shim_cgroup_enter(const struct shim_cgroup *cg)
 {
-    for (size_t i = 0; i < cg->n; i++) {
+    for (size_t i = 0; cg != NULL && i < cg->n; i++) {
         int fd = open(cg->h[i].procs, O_WRONLY | O_CLOEXEC);
         if (fd < 0) {
             return -1;
@@ -655,7 +660,7 @@ bool shim_cgroup_oom_killed(const struct shim_cgroup *cg)
 {
     long long now = oom_kills(cg);
 
-    return now > (cg->oom_base > 0 ? cg->oom_base : 0);
+    return cg != NULL && now > (cg->oom_base > 0 ? cg->oom_base : 0);
 }
 
 /* ---- killing and removing ---------------------------------------------------------------- */
@@ -717,7 +722,7 @@ static size_t kill_tree(int dirfd, int depth)
 int shim_cgroup_kill_all(const struct shim_cgroup *cg)
 {
     long long deadline = now_ms() + SHIM_CGROUP_KILL_MS;
-    long pause = 1;
+    long nap_ms = 1;
 
     if (cg == NULL) {
         return 0;
@@ -748,8 +753,8 @@ int shim_cgroup_kill_all(const struct shim_cgroup *cg)
             errno = EBUSY;
             return -1;
         }
-        sleep_ms(pause);
-        pause = pause < 16 ? pause * 2 : pause;
+        sleep_ms(nap_ms);
+        nap_ms = nap_ms < 16 ? nap_ms * 2 : nap_ms;
     }
 }
 
@@ -772,7 +777,7 @@ static int remove_dir(int dirfd, const char *name, long long deadline)
 /* Removes every cgroup below dirfd, deepest first. 0, or -1 with the first errno. */
 static int remove_below(int dirfd, int depth, long long deadline)
 {
-    int rc = 0, first = 0;
+    int first = 0;
     int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 
@@ -799,11 +804,8 @@ static int remove_below(int dirfd, int depth, long long deadline)
         }
     }
     closedir(d);
-    if (first != 0) {
-        errno = first;
-        rc = -1;
-    }
-    return rc;
+    errno = first;
+    return first != 0 ? -1 : 0;
 }
 
 int shim_cgroup_destroy(struct shim_cgroup *cg)
@@ -846,7 +848,7 @@ void shim_cgroup_usage(const struct shim_cgroup *cg, struct shim_cgroup_usage *u
     long long v2_cpu = -1;
 
     u->memory_bytes = u->pids = u->cpu_usec = -1;
-    for (size_t i = 0; i < cg->n; i++) {
+    for (size_t i = 0; cg != NULL && i < cg->n; i++) {
         const struct hier *h = &cg->h[i];
         if ((h->ctrls & BIT(CTRL_MEMORY)) != 0) {
             u->memory_bytes =
@@ -870,5 +872,5 @@ void shim_cgroup_usage(const struct shim_cgroup *cg, struct shim_cgroup_usage *u
 
 const char *shim_cgroup_dir(const struct shim_cgroup *cg, size_t i)
 {
-    return i < cg->n ? cg->h[i].dir : NULL;
+    return cg != NULL && i < cg->n ? cg->h[i].dir : NULL;
 }

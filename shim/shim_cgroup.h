@@ -56,22 +56,25 @@ struct shim_cgroup *shim_cgroup_pod_create(const char *name, char *err, size_t e
 
 /* A container's cgroup POD/NAME (NAME sanitized) in every hierarchy of pod, with r's
  * limits (r may be NULL: none) and pids_max (0: no limit, > 0: pids.max):
- *   limits.memory  v2 memory.max, memory.swap.max = 0 (when swap is accounted) and
- *                  memory.oom.group = 1 (the kubelet's default); v1 memory.limit_in_bytes
- *                  (swap is left alone: the kubelet wants it off)
+ *   limits.memory  v2 memory.max and memory.swap.max = 0 (when swap is accounted); v1
+ *                  memory.limit_in_bytes (swap is left alone: the kubelet wants it off).
+ *                  v2 also gets memory.oom.group = 1 in any case, as the kubelet sets it:
+ *                  an OOM kill takes the whole container
  *   limits.cpu     v2 cpu.max "QUOTA 100000"; v1 cpu.cfs_period_us = 100000 then
  *                  cpu.cfs_quota_us = QUOTA; QUOTA = millis * 100, at least 1000
  *   requests.cpu   v2 cpu.weight, v1 cpu.shares, from shares = millis * 1024 / 1000 in
  *                  [2, 262144] and weight = 1 + (shares - 2) * 9999 / 262142 (the kubelet's
  *                  formulas); the limit stands in for a missing request, as the API server
- *                  defaults it; with neither, the weight is left at the kernel's default
+ *                  defaults it; with neither, the kernel's default (weight 100,
+ *                  shares 1024)
  *   memory requests are not applied (the kubelet sets memory.min only with MemoryQoS).
  * A limit whose controller is missing is an error naming the controller; a cpu request
  * without the cpu controller is ignored (requests are shown, not enforced). An existing
- * directory is reused and its limits rewritten. Make one per container instance (destroy
- * it and make it again on restart) so that shim_cgroup_oom_killed speaks of that instance.
- * Returns the cgroup, to free with shim_cgroup_destroy, or NULL with err (naming the file
- * that could not be written) and nothing left behind. */
+ * directory is reused and every one of these files rewritten, defaults included. Make one
+ * per container instance (destroy it and make it again on restart), so that
+ * shim_cgroup_oom_killed speaks of that instance. Returns the cgroup, to free with
+ * shim_cgroup_destroy, or NULL with err (naming the file that could not be written) and
+ * nothing left behind. */
 struct shim_cgroup *shim_cgroup_child_create(const struct shim_cgroup *pod, const char *name,
                                              const struct shim_resources *r, long long pids_max,
                                              char *err, size_t errsz);
@@ -81,41 +84,45 @@ struct shim_cgroup *shim_cgroup_child_create(const struct shim_cgroup *pod, cons
  * (only open, write and close, no allocation), and pid-namespace-proof ("0" is the writer
  * itself). Call it before pivot_root or anything mounted over /sys/fs/cgroup, as it opens
  * the host's paths: in shim_spawn's child, first thing. On v2 it fails (EBUSY) for a pod's
- * cgroup once controllers are enabled there; use a container's. Returns 0, or -1 with
- * errno when a write failed (the process may then be in some hierarchies only). */
+ * cgroup once controllers are enabled there; use a container's. Returns 0 (also for a NULL
+ * cg: no cgroup, nothing to do), or -1 with errno when a write failed (the process may
+ * then be in some hierarchies only). */
 int shim_cgroup_enter(const struct shim_cgroup *cg);
 
 /* Whether the kernel's OOM killer killed a process in cg since cg was made (the
  * oom_kill counter of v2's memory.events, which also counts cg's descendants, or of v1's
  * memory.oom_control, kernel >= 4.13, which counts cg alone). false without a memory
- * controller, or when the kernel does not count. */
+ * controller, when the kernel does not count, and for NULL. */
 bool shim_cgroup_oom_killed(const struct shim_cgroup *cg);
 
 /* SIGKILLs every process in cg and below it, wherever its pid namespace or parent: writes
  * cgroup.kill where the kernel has it (cgroup2, >= 5.14), then, in every hierarchy, reads
  * cgroup.procs of cg and its descendants and SIGKILLs what it lists, again and again until
- * nothing is listed and v2's cgroup.events says unpopulated, for SHIM_CGROUP_KILL_MS at
- * most. The caller must not be in cg. Returns 0 once cg is empty, -1 with errno EBUSY when
- * processes remained at the deadline (e.g. stuck in uninterruptible sleep). NULL: 0. */
+ * nothing is listed and v2's cgroup.events says unpopulated. It blocks: usually for a few
+ * milliseconds, SHIM_CGROUP_KILL_MS at most. The killed become zombies of their parents (or
+ * of the supervisor, as subreaper), which still reap them. The caller must not be in cg.
+ * Returns 0 once cg is empty, -1 with errno EBUSY when processes remained at the deadline
+ * (e.g. stuck in uninterruptible sleep). NULL: 0. */
 int shim_cgroup_kill_all(const struct shim_cgroup *cg);
 
 /* Removes cg's directory and every cgroup below it (deepest first), in every hierarchy,
- * retrying while the kernel still holds exiting tasks for up to SHIM_CGROUP_RMDIR_MS, and
- * frees cg. It kills nothing: use shim_cgroup_kill_all first. Safe with NULL and with a
- * half-made cgroup; a directory already gone counts as removed. Returns 0 when every
- * directory is gone, -1 with errno (EBUSY: processes left) when some remained. */
+ * retrying while the kernel still holds exiting tasks (blocking SHIM_CGROUP_RMDIR_MS at
+ * most), and frees cg. It kills nothing: use shim_cgroup_kill_all first. Safe with NULL
+ * and with a half-made cgroup; a directory already gone counts as removed. Returns 0 when
+ * every directory is gone, -1 with errno (EBUSY: processes left) when some remained. */
 int shim_cgroup_destroy(struct shim_cgroup *cg);
 
-/* What cg (and below) uses now, for status and tests; -1 where unknown. */
+/* What cg (and below) uses now, for status and tests; -1 where unknown (all of it for a
+ * NULL cg). */
 struct shim_cgroup_usage {
     long long memory_bytes; /* v2 memory.current, v1 memory.usage_in_bytes */
-    long long pids;         /* pids.current: tasks (threads), not processes */
+    long long pids;         /* pids.current: tasks (threads), zombies until reaped */
     long long cpu_usec;     /* v1 cpuacct.usage / 1000, v2 cpu.stat usage_usec */
 };
 void shim_cgroup_usage(const struct shim_cgroup *cg, struct shim_cgroup_usage *u);
 
 /* The i-th directory of cg, one per hierarchy (i from 0), or NULL past the last: for
- * status and tests. Lives as long as cg. */
+ * status and tests (NULL for a NULL cg). Lives as long as cg. */
 const char *shim_cgroup_dir(const struct shim_cgroup *cg, size_t i);
 
 #endif

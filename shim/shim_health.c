@@ -19,7 +19,7 @@ static const char *pod_name(const struct shim_ctr *c)
 
 static struct shim_probe_target target(const struct shim_ctr *c)
 {
-    struct shim_probe_target t = {c->pod->sandbox.net_fd, c->pid, c->spec, NULL};
+    struct shim_probe_target t = {c->pod->sandbox.net_fd, c->pid, c->spec, c->cg};
     return t;
 }
 

@@ -15,6 +15,7 @@
 
 #include "pk_fs.h"
 #include "pk_log.h"
+#include "shim_cgroup.h"
 #include "shim_ctl.h"
 #include "shim_env.h"
 #include "shim_health.h"
@@ -28,6 +29,7 @@
 static void start_container(struct shim_ctr *c);
 static void advance(struct shim_podrt *p);
 static void on_kill_timer(evutil_socket_t fd, short what, void *arg);
+static void drop_cgroup(struct shim_ctr *c);
 
 const char *shim_phase_name(enum shim_phase phase)
 {
@@ -333,6 +335,16 @@ static void start_container(struct shim_ctr *c)
         creation_failed(c, "CreateContainerConfigError", 0, err);
         goto out;
     }
+    if (p->cgroup != NULL) {
+        char cgname[128];
+        snprintf(cgname, sizeof(cgname), "%s-%d", c->spec->name, c->restarts);
+        c->cg = shim_cgroup_child_create(p->cgroup, cgname, &c->spec->resources,
+                                         p->opts->pids_limit, err, sizeof(err));
+        if (c->cg == NULL) {
+            creation_failed(c, "CreateContainerError", 0, err);
+            goto out;
+        }
+    }
     if (open_instance(c, wfds, err, sizeof(err)) < 0) {
         creation_failed(c, "CreateContainerError", 0, err);
         goto out;
@@ -348,6 +360,7 @@ static void start_container(struct shim_ctr *c)
         .rootfs = rootfs,
         .etc_dir = p->dir,
         .security = &security,
+        .cgroup = c->cg,
         .binds = binds,
         .nbinds = nbinds,
         .stdout_fd = wfds[0],
@@ -359,6 +372,7 @@ static void start_container(struct shim_ctr *c)
     close(wfds[1]);
     if (pid < 0) {
         close_instance(c);
+        drop_cgroup(c);
         creation_failed(c, "StartError", 127, err);
         goto out;
     }
@@ -545,6 +559,16 @@ static void advance(struct shim_podrt *p)
     }
 }
 
+/* The instance's cgroup goes with it: what is left in it is killed first. */
+static void drop_cgroup(struct shim_ctr *c)
+{
+    if (c->cg != NULL) {
+        shim_cgroup_kill_all(c->cg);
+        shim_cgroup_destroy(c->cg);
+        c->cg = NULL;
+    }
+}
+
 static struct shim_ctr *find_pid(struct shim_podrt *p, pid_t pid)
 {
     for (size_t i = 0; i < p->nctrs; i++) {
@@ -604,7 +628,13 @@ void shim_pod_reap(struct shim_podrt *p)
             snprintf(c->term.message, sizeof(c->term.message), "%s", c->kill_reason);
             c->kill_reason[0] = '\0';
         }
+        if (shim_cgroup_oom_killed(c->cg)) {
+            snprintf(c->term.reason, sizeof(c->term.reason), "OOMKilled");
+            c->term.exit_code = 137;
+            c->term.signal = SIGKILL;
+        }
         shim_health_stopped(c);
+        drop_cgroup(c);
         pk_log_info("pod %s: container %s exited with %d", p->m->pod->name, c->spec->name,
                     c->term.exit_code);
         close_instance(c);
@@ -703,6 +733,15 @@ static void teardown(struct shim_podrt *p)
         waitpid(p->sandbox.pause_pid, NULL, 0);
         p->sandbox.pause_pid = 0;
     }
+    /* Anything that escaped its pid namespace is still in the pod's cgroup. */
+    shim_cgroup_kill_all(p->cgroup);
+    for (size_t i = 0; i < p->nctrs; i++) {
+        drop_cgroup(&p->ctrs[i]);
+    }
+    shim_cgroup_destroy(p->pause_cg);
+    p->pause_cg = NULL;
+    shim_cgroup_destroy(p->cgroup);
+    p->cgroup = NULL;
     for (size_t i = 0; i < p->nfwds; i++) {
         shim_portfwd_destroy(p->fwds[i]);
     }
@@ -826,6 +865,11 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
             pk_log_warn("pod %s: clearing the state of a supervisor that is gone (%s)", pod->name,
                         cerr);
             shim_volumes_cleanup_stale(p->dir);
+            char cgname[600], cgerr[256];
+            snprintf(cgname, sizeof(cgname), "%s_%s", pod->namespace, pod->name);
+            struct shim_cgroup *stale = shim_cgroup_pod_create(cgname, cgerr, sizeof(cgerr));
+            shim_cgroup_kill_all(stale);
+            shim_cgroup_destroy(stale);
             made = mkdir(p->dir, 0700);
         } else {
             errno = EEXIST;
@@ -871,6 +915,34 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
 fail:
     shim_pod_destroy(p);
     return NULL;
+}
+
+/* The pod's cgroup and pause's below it. Without usable cgroups a pod runs anyway, unless
+ * one of its containers asks for a limit: that is an error naming what is missing. */
+static int make_cgroups(struct shim_podrt *p, char *err, size_t errsz)
+{
+    char name[600], why[256];
+    bool limits = false;
+
+    for (size_t i = 0; i < p->nctrs; i++) {
+        limits |= p->ctrs[i].spec->resources.set;
+    }
+    snprintf(name, sizeof(name), "%s_%s", p->m->pod->namespace, p->m->pod->name);
+    p->cgroup = shim_cgroup_pod_create(name, why, sizeof(why));
+    if (p->cgroup != NULL) {
+        p->pause_cg = shim_cgroup_child_create(p->cgroup, "pause", NULL, 0, why, sizeof(why));
+    }
+    if (p->cgroup == NULL || p->pause_cg == NULL) {
+        if (limits) {
+            snprintf(err, errsz, "cgroups: %s", why);
+            return -1;
+        }
+        pk_log_warn("pod %s: no cgroup (%s): it runs without one", p->m->pod->name, why);
+        shim_cgroup_destroy(p->pause_cg);
+        shim_cgroup_destroy(p->cgroup);
+        p->pause_cg = p->cgroup = NULL;
+    }
+    return 0;
 }
 
 /* /etc/hostname and /etc/resolv.conf (the host's) for containers in image directories. */
@@ -937,7 +1009,11 @@ int shim_pod_start(struct shim_podrt *p, char *err, size_t errsz)
         snprintf(err, errsz, "out of memory");
         return -1;
     }
-    struct shim_sandbox_spec sspec = {p->opts->pause_path, p->hostname, p->dir, hosts};
+    if (make_cgroups(p, err, errsz) < 0) {
+        free(hosts);
+        return -1;
+    }
+    struct shim_sandbox_spec sspec = {p->opts->pause_path, p->hostname, p->dir, hosts, p->pause_cg};
     int rc = shim_sandbox_create(&p->sandbox, &sspec, err, errsz);
     free(hosts);
     if (rc < 0) {

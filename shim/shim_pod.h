@@ -14,6 +14,8 @@
 #include "shim_sandbox.h"
 #include "shim_volume.h"
 
+struct shim_cgroup;
+
 /* Settings from the command line; borrowed for the pod's life. */
 struct shim_opts {
     const char *root;       /* per-pod state lives in ROOT/NAMESPACE_NAME */
@@ -23,6 +25,7 @@ struct shim_opts {
     int64_t backoff_reset_ms; /* a container that ran this long starts back-off afresh */
     long long grace_override; /* seconds, or -1: the pod's terminationGracePeriodSeconds */
     bool keep_after_end;      /* a pod that ended stays visible (get, logs) until deleted */
+    long long pids_limit;     /* pids.max of every container, 0: none (kubelet's podPidsLimit) */
     uint64_t log_max_bytes;
     int log_max_files;
 };
@@ -82,6 +85,7 @@ struct shim_ctr {
     bool prestop_done;                 /* stopping: its preStop ran (or there is none) */
     struct event *kill_timer;          /* SIGKILL after a health-triggered stop's grace */
     char kill_reason[256];             /* why podshim stopped it: term.message */
+    struct shim_cgroup *cg;            /* the current instance's cgroup, or NULL */
     /* The current instance's output: pipes read into its CRI log file. */
     int out_fd, err_fd;
     struct event *out_ev, *err_ev;
@@ -118,9 +122,11 @@ struct shim_podrt {
     shim_pod_cb on_finished; /* the pod is over and torn down */
     void *cb_arg;
     bool started_reported;
-    char failure[512];   /* why the pod could not start or failed, for messages */
-    int pause_fd;        /* opts->pause_path opened O_PATH, for every container's init */
-    bool grace_extended; /* the one-off 2 s for preStop hooks that overran was given */
+    char failure[512];            /* why the pod could not start or failed, for messages */
+    int pause_fd;                 /* opts->pause_path opened O_PATH, for every container's init */
+    bool grace_extended;          /* the one-off 2 s for preStop hooks that overran was given */
+    struct shim_cgroup *cgroup;   /* the pod's cgroup (NULL when cgroups are unusable) */
+    struct shim_cgroup *pause_cg; /* pause's, below it (v2 keeps processes out of inner nodes) */
 };
 
 /* Creates the pod's state directory (refusing a pod of the same name that already has

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pk_fs.h"
+#include "shim_cgroup.h"
 
 char *shim_hosts_file(const char *hostname, const char *pod_ip, char *const *ips,
                       char *const *names, size_t n)
@@ -73,14 +74,17 @@ static int loopback_up(void)
 
 /* In the cloned child: become pause, and die with the supervisor whatever kills it (pause
  * is PID 1 of the pod, so the whole pod goes). A failed exec shows as pause exiting 127. */
-static void __attribute__((noreturn)) sandbox_child(const char *pause_path)
+static void __attribute__((noreturn)) sandbox_child(const struct shim_sandbox_spec *spec)
 {
     sigset_t none;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L);
+    if (shim_cgroup_enter(spec->cgroup) < 0) {
+        _exit(126);
+    }
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execl(pause_path, "pause", (char *)NULL);
+    execl(spec->pause_path, "pause", (char *)NULL);
     _exit(127);
 }
 
@@ -172,7 +176,7 @@ int shim_sandbox_create(struct shim_sandbox *sb, const struct shim_sandbox_spec 
         return -1;
     }
     if (pid == 0) {
-        sandbox_child(spec->pause_path);
+        sandbox_child(spec);
     }
     sb->pause_pid = pid;
     if ((sb->net_fd = open_ns(pid, "net", err, errsz)) < 0 ||

@@ -6,12 +6,15 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct shim_cgroup;
+
 /* What the sandbox is made from. All strings are borrowed for the call. */
 struct shim_sandbox_spec {
     const char *pause_path; /* the pause binary */
     const char *hostname;   /* set in the new uts namespace */
     const char *dir;        /* the pod's state directory: the hosts file is written here */
     const char *hosts;      /* contents of /etc/hosts for every container */
+    const struct shim_cgroup *cgroup; /* pause enters it before exec, or NULL */
 };
 
 /* A running sandbox. Namespace descriptors are owned (closed by _destroy). */

@@ -1,6 +1,8 @@
 /* shim_spawn.c — the container start: clone, setns, mounts, then exec of pause -- CMD. */
 #include "shim_spawn.h"
 
+#include "shim_cgroup.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -196,6 +198,11 @@ static void __attribute__((noreturn)) child(const struct shim_spawn_spec *s, int
     int nul;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0L, 0L, 0L); /* dies with the supervisor */
+    /* Into the container's cgroup before anything else: its limits apply from here on, and
+     * the pod's kill reaches everything it will start. */
+    if (shim_cgroup_enter(s->cgroup) < 0) {
+        fail(fd, errno, "join the container's cgroup", NULL);
+    }
     if (setns(sb->net_fd, CLONE_NEWNET) < 0) {
         fail(fd, errno, "join the pod's network namespace", NULL);
     }

@@ -31,6 +31,7 @@ struct shim_spawn_spec {
     const char *rootfs;      /* an image directory to pivot_root into, or NULL: the host's root */
     const char *etc_dir;     /* rootfs only: holds the hostname and resolv.conf files for /etc */
     const struct shim_sec_plan *security; /* user, groups, capabilities; applied last */
+    const struct shim_cgroup *cgroup;     /* entered first, or NULL */
     const struct shim_bind *binds;        /* in mount order: parents before children */
     size_t nbinds;
     int stdout_fd, stderr_fd; /* become the container's 1 and 2; stdin is /dev/null */

@@ -142,3 +142,29 @@ assert {c["type"]: c["status"] for c in s["conditions"]}["Ready"] == "True", s' 
     [ "$(head -n 1 "$BATS_TEST_TMPDIR/ev/events")" = poststart ]
     assert_clean
 }
+
+@test "resources: a memory limit gets a container OOMKilled; cpu and pids limits in its cgroup" {
+    [ -d /sys/fs/cgroup/memory ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || skip "no cgroups"
+    run ps_ apply -f "$PODS/resources.yaml" --pids-limit 64
+    [ "$status" -eq 0 ]
+    wait_for 20 ctr_is res hog "list(c['state'])[0]" terminated
+    run ctr_json res hog "c['state']['terminated']['reason'], c['state']['terminated']['exitCode']"
+    [ "$output" = "OOMKilled 137" ]
+    ! grep -q survived "$LOGS"/default_res_*/hog/0.log
+    # The running container's cgroup holds the kubelet's values.
+    local cg
+    if [ -d /sys/fs/cgroup/cpu/podkit ]; then # v1 (or hybrid)
+        [ "$(cat /sys/fs/cgroup/cpu/podkit/default_res/calm-0/cpu.cfs_quota_us)" = 50000 ]
+        [ "$(cat /sys/fs/cgroup/cpu/podkit/default_res/calm-0/cpu.shares)" = 256 ]
+        [ "$(cat /sys/fs/cgroup/memory/podkit/default_res/calm-0/memory.limit_in_bytes)" = 67108864 ]
+        [ "$(cat /sys/fs/cgroup/pids/podkit/default_res/calm-0/pids.max)" = 64 ]
+    else
+        cg=/sys/fs/cgroup/podkit/default_res/calm-0
+        [ "$(cat $cg/cpu.max)" = "50000 100000" ]
+        [ "$(cat $cg/memory.max)" = 67108864 ]
+        [ "$(cat $cg/pids.max)" = 64 ]
+    fi
+    run ps_ delete res --grace-period 0
+    assert_clean
+    [ -z "$(find /sys/fs/cgroup/ -path '*podkit/default_res*' 2>/dev/null)" ]
+}
