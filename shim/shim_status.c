@@ -2,6 +2,7 @@
 #include "shim_status.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -158,6 +159,36 @@ static void write_container_status(struct jw *w, const struct shim_ctr *c)
     jw_close(w, '}');
 }
 
+/* resources as Kubernetes shows them: cpu in millicores ("250m"), memory in bytes. */
+static void write_resources(struct jw *w, const struct shim_resources *r)
+{
+    const char *names[2] = {"requests", "limits"};
+    uint64_t cpu[2] = {r->cpu_request_millis, r->cpu_limit_millis};
+    uint64_t mem[2] = {r->memory_request, r->memory_limit};
+    char buf[32];
+
+    if (!r->set) {
+        return;
+    }
+    jw_open(w, "resources", '{');
+    for (int i = 0; i < 2; i++) {
+        if (cpu[i] == 0 && mem[i] == 0) {
+            continue;
+        }
+        jw_open(w, names[i], '{');
+        if (cpu[i] != 0) {
+            snprintf(buf, sizeof(buf), "%llum", (unsigned long long)cpu[i]);
+            jw_str(w, "cpu", buf);
+        }
+        if (mem[i] != 0) {
+            snprintf(buf, sizeof(buf), "%llu", (unsigned long long)mem[i]);
+            jw_str(w, "memory", buf);
+        }
+        jw_close(w, '}');
+    }
+    jw_close(w, '}');
+}
+
 static void write_condition(struct jw *w, const char *type, bool ok, const struct timespec *t)
 {
     jw_open(w, NULL, '{');
@@ -211,6 +242,7 @@ char *shim_status_json(const struct shim_podrt *p)
             jw_open(&w, NULL, '{');
             jw_str(&w, "name", p->ctrs[i].spec->name);
             jw_str(&w, "image", p->ctrs[i].spec->image);
+            write_resources(&w, &p->ctrs[i].spec->resources);
             jw_close(&w, '}');
         }
         jw_close(&w, ']');

@@ -128,6 +128,10 @@ assert {c["type"]: c["status"] for c in s["conditions"]}["Ready"] == "True", s' 
     wait_for 10 ctr_is hooks badhook "c['restartCount'] >= 1" True
     run ctr_json hooks badhook "c['lastState']['terminated']['message']"
     [[ "$output" =~ ^PostStartHookError: ]]
+    # A tcpSocket liveness probe to a port nobody listens on restarts its container.
+    wait_for 15 ctr_is hooks notcp "c['restartCount'] >= 1" True
+    run ctr_json hooks notcp "c['lastState']['terminated']['message']"
+    [[ "$output" =~ ^Liveness\ probe\ failed:.*connection\ refused ]]
     # A failing liveness probe restarts its container, with the reason recorded.
     ps_ exec hooks -c app -- rm /podkit-state/alive
     wait_for 15 ctr_is hooks app "c['restartCount']" 1
@@ -151,6 +155,11 @@ assert {c["type"]: c["status"] for c in s["conditions"]}["Ready"] == "True", s' 
     run ctr_json res hog "c['state']['terminated']['reason'], c['state']['terminated']['exitCode']"
     [ "$output" = "OOMKilled 137" ]
     ! grep -q survived "$LOGS"/default_res_*/hog/0.log
+    # Requests (defaulted from limits when not given) are shown as Kubernetes shows them.
+    run ps_ get res -o json
+    python3 -c 'import json,sys; c=json.load(sys.stdin)["spec"]["containers"][1]["resources"];
+assert c == {"requests": {"cpu": "250m", "memory": "67108864"},
+             "limits": {"cpu": "500m", "memory": "67108864"}}, c' <<<"$output"
     # The running container's cgroup holds the kubelet's values.
     local cg
     if [ -d /sys/fs/cgroup/cpu/podkit ]; then # v1 (or hybrid)
