@@ -62,42 +62,56 @@ static const struct pk_conf_key global_keys[] = {
     {.name = NULL},
 };
 
-static const struct pk_conf_key run_keys[] = {
-    {.name = "filename",
-     .short_flag = 'f',
-     .type = PK_CONF_STRING,
-     .offset = offsetof(struct shim_cli, filename),
-     .metavar = "FILE",
-     .flags = PK_CONF_REQUIRED,
-     .help = "the Pod manifest (YAML or JSON; '-' is stdin)"},
-    {.name = "grace-period",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, grace_period),
-     .def = "-1",
-     .min = -1,
-     .max = 1000000000,
-     .metavar = "SECONDS",
-     .help = "overrides terminationGracePeriodSeconds (-1: the pod's)"},
-    KEY("backoff-base", 0, PK_CONF_DURATION, backoff_base_ms, "10s", NULL,
-        "first CrashLoopBackOff delay; doubles after each crash"),
-    KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
-    KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
-        "rotate a container's log file at this size"),
-    {.name = "pids-limit",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, pids_limit),
-     .def = "0",
-     .min = 0,
-     .max = 4194304,
-     .metavar = "N",
-     .help = "most processes per container (the kubelet's podPidsLimit; 0: no limit)"},
-    {.name = "log-max-files",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, log_max_files),
-     .def = "5",
-     .min = 2,
-     .max = 1000,
-     .help = "log files kept per container, current included"},
+/* The settings of a pod's supervisor, shared by run, apply and kubelet. */
+#define POD_KEYS                                                                                   \
+    KEY("backoff-base", 0, PK_CONF_DURATION, backoff_base_ms, "10s", NULL,                         \
+        "first CrashLoopBackOff delay; doubles after each crash"),                                 \
+        KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"), \
+        KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,                          \
+            "rotate a container's log file at this size"),                                         \
+        {.name = "pids-limit",                                                                     \
+         .type = PK_CONF_INT,                                                                      \
+         .offset = offsetof(struct shim_cli, pids_limit),                                          \
+         .def = "0",                                                                               \
+         .min = 0,                                                                                 \
+         .max = 4194304,                                                                           \
+         .metavar = "N",                                                                           \
+         .help = "most processes per container (the kubelet's podPidsLimit; 0: no limit)"},        \
+    {                                                                                              \
+        .name = "log-max-files", .type = PK_CONF_INT,                                              \
+        .offset = offsetof(struct shim_cli, log_max_files), .def = "5", .min = 2, .max = 1000,     \
+        .help = "log files kept per container, current included"                                   \
+    }
+
+/* The manifest and its grace period, for run and apply. */
+#define FILE_KEYS                                                                                  \
+    {.name = "filename",                                                                           \
+     .short_flag = 'f',                                                                            \
+     .type = PK_CONF_STRING,                                                                       \
+     .offset = offsetof(struct shim_cli, filename),                                                \
+     .metavar = "FILE",                                                                            \
+     .flags = PK_CONF_REQUIRED,                                                                    \
+     .help = "the Pod manifest (YAML or JSON; '-' is stdin)"},                                     \
+    {                                                                                              \
+        .name = "grace-period", .type = PK_CONF_INT,                                               \
+        .offset = offsetof(struct shim_cli, grace_period), .def = "-1", .min = -1,                 \
+        .max = 1000000000, .metavar = "SECONDS",                                                   \
+        .help = "overrides terminationGracePeriodSeconds (-1: the pod's)"                          \
+    }
+
+static const struct pk_conf_key run_keys[] = {FILE_KEYS, POD_KEYS, {.name = NULL}};
+
+static const struct pk_conf_key apply_run_keys[] = {
+    FILE_KEYS,
+    POD_KEYS,
+    {.name = "wait",
+     .type = PK_CONF_ENUM,
+     .offset = offsetof(struct shim_cli, wait),
+     .def = "started",
+     .choices = waits,
+     .metavar = "started|ready",
+     .help = "return once every app container started, or once the pod is Ready"},
+    KEY("timeout", 0, PK_CONF_DURATION, timeout_ms, "5m", NULL, "how long --wait ready waits"),
     {.name = NULL},
 };
 
@@ -110,77 +124,11 @@ static const struct pk_conf_key kubelet_keys[] = {
      .help = "run every *.yaml, *.yml and *.json pod in DIR, kept in step with it"},
     KEY("rescan-interval", 0, PK_CONF_DURATION, rescan_ms, "20s", NULL,
         "rescan DIR this often besides inotify"),
-    KEY("backoff-base", 0, PK_CONF_DURATION, backoff_base_ms, "10s", NULL,
-        "first CrashLoopBackOff delay; doubles after each crash"),
-    KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
-    KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
-        "rotate a container's log file at this size"),
-    {.name = "pids-limit",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, pids_limit),
-     .def = "0",
-     .min = 0,
-     .max = 4194304,
-     .metavar = "N",
-     .help = "most processes per container (the kubelet's podPidsLimit; 0: no limit)"},
-    {.name = "log-max-files",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, log_max_files),
-     .def = "5",
-     .min = 2,
-     .max = 1000,
-     .help = "log files kept per container, current included"},
+    POD_KEYS,
     {.name = NULL},
 };
 
 /* apply takes run's keys and its own: one table, built from both at compile time. */
-/* apply takes run's keys and its own. */
-static const struct pk_conf_key apply_run_keys[] = {
-    {.name = "filename",
-     .short_flag = 'f',
-     .type = PK_CONF_STRING,
-     .offset = offsetof(struct shim_cli, filename),
-     .metavar = "FILE",
-     .flags = PK_CONF_REQUIRED,
-     .help = "the Pod manifest (YAML or JSON; '-' is stdin)"},
-    {.name = "grace-period",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, grace_period),
-     .def = "-1",
-     .min = -1,
-     .max = 1000000000,
-     .metavar = "SECONDS",
-     .help = "overrides terminationGracePeriodSeconds (-1: the pod's)"},
-    KEY("backoff-base", 0, PK_CONF_DURATION, backoff_base_ms, "10s", NULL,
-        "first CrashLoopBackOff delay; doubles after each crash"),
-    KEY("backoff-max", 0, PK_CONF_DURATION, backoff_max_ms, "300s", NULL, "longest back-off"),
-    KEY("log-max-size", 0, PK_CONF_SIZE, log_max_size, "10MiB", NULL,
-        "rotate a container's log file at this size"),
-    {.name = "pids-limit",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, pids_limit),
-     .def = "0",
-     .min = 0,
-     .max = 4194304,
-     .metavar = "N",
-     .help = "most processes per container (the kubelet's podPidsLimit; 0: no limit)"},
-    {.name = "log-max-files",
-     .type = PK_CONF_INT,
-     .offset = offsetof(struct shim_cli, log_max_files),
-     .def = "5",
-     .min = 2,
-     .max = 1000,
-     .help = "log files kept per container, current included"},
-    {.name = "wait",
-     .type = PK_CONF_ENUM,
-     .offset = offsetof(struct shim_cli, wait),
-     .def = "started",
-     .choices = waits,
-     .metavar = "started|ready",
-     .help = "return once every app container started, or once the pod is Ready"},
-    KEY("timeout", 0, PK_CONF_DURATION, timeout_ms, "5m", NULL, "how long --wait ready waits"),
-    {.name = NULL},
-};
 
 static const struct pk_conf_key get_keys[] = {
     KEY("namespace", 'n', PK_CONF_STRING, namespace, "default", "NS", "the pod's namespace"),

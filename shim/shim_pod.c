@@ -864,12 +864,19 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
         if (shim_ctl_call(p->dir, "row", &answer, cerr, sizeof(cerr)) < 0) {
             pk_log_warn("pod %s: clearing the state of a supervisor that is gone (%s)", pod->name,
                         cerr);
+            /* Its cgroup first (named in DIR/cgroup), then its mounts and files. */
+            char cgname[600] = "", cgerr[256], path[1200];
+            snprintf(path, sizeof(path), "%s/cgroup", p->dir);
+            FILE *f = fopen(path, "re");
+            if (f != NULL && fgets(cgname, sizeof(cgname), f) != NULL && cgname[0] != '\0') {
+                struct shim_cgroup *stale = shim_cgroup_pod_create(cgname, cgerr, sizeof(cgerr));
+                shim_cgroup_kill_all(stale);
+                shim_cgroup_destroy(stale);
+            }
+            if (f != NULL) {
+                fclose(f);
+            }
             shim_volumes_cleanup_stale(p->dir);
-            char cgname[600], cgerr[256];
-            snprintf(cgname, sizeof(cgname), "%s_%s", pod->namespace, pod->name);
-            struct shim_cgroup *stale = shim_cgroup_pod_create(cgname, cgerr, sizeof(cgerr));
-            shim_cgroup_kill_all(stale);
-            shim_cgroup_destroy(stale);
             made = mkdir(p->dir, 0700);
         } else {
             errno = EEXIST;
@@ -927,7 +934,13 @@ static int make_cgroups(struct shim_podrt *p, char *err, size_t errsz)
     for (size_t i = 0; i < p->nctrs; i++) {
         limits |= p->ctrs[i].spec->resources.set;
     }
-    snprintf(name, sizeof(name), "%s_%s", p->m->pod->namespace, p->m->pod->name);
+    /* The uid too: two podshims (two --root) may each run a pod of the same name. The name
+     * is kept in the state directory for a stale cleanup (the uid may be random). */
+    snprintf(name, sizeof(name), "%s_%s_%.8s", p->m->pod->namespace, p->m->pod->name,
+             p->m->pod->uid);
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/cgroup", p->dir);
+    pk_write_file(path, name, strlen(name), 0600);
     p->cgroup = shim_cgroup_pod_create(name, why, sizeof(why));
     if (p->cgroup != NULL) {
         p->pause_cg = shim_cgroup_child_create(p->cgroup, "pause", NULL, 0, why, sizeof(why));

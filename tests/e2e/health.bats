@@ -1,77 +1,7 @@
 #!/usr/bin/env bats
 # tests/e2e/health.bats — podshim's probes and lifecycle hooks, against real containers.
 bats_require_minimum_version 1.5.0
-
-setup() {
-    [ "$(id -u)" -eq 0 ] || skip "podshim needs root (namespaces and mounts)"
-    PODSHIM="${PODKIT_BIN:?}/podshim"
-    PODS="${PODKIT_TOP:?}/tests/e2e/pods"
-    ROOT="$BATS_TEST_TMPDIR/root"
-    LOGS="$BATS_TEST_TMPDIR/logs"
-    cd "$BATS_TEST_TMPDIR"
-}
-
-teardown() {
-    local d name ns
-    for d in "$ROOT"/*_*/; do
-        [ -d "$d" ] || continue
-        d=${d%/}
-        d=${d##*/}
-        ns=${d%%_*}
-        name=${d#*_}
-        timeout 20 "$PODSHIM" delete --root "$ROOT" --log-dir "$LOGS" "$name" -n "$ns" \
-            --grace-period 0 >/dev/null 2>&1 || true
-    done
-    pkill -KILL -f -- "--root $ROOT" 2>/dev/null || true
-    # Unmount anything a failed test left, so that bats can remove the directory.
-    grep -o " $BATS_TEST_TMPDIR[^ ]*" /proc/self/mounts 2>/dev/null | sort -r |
-        while read -r m; do umount -l "$m" 2>/dev/null; done
-    return 0
-}
-
-# podshim COMMAND ... with this test's state and log directories (before any "--").
-ps_() {
-    local cmd=$1
-    shift
-    timeout 60 "$PODSHIM" "$cmd" --root "$ROOT" --log-dir "$LOGS" "$@"
-}
-
-# wait_for SECONDS CMD...: until CMD succeeds, or fail after SECONDS.
-wait_for() {
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            echo "timed out waiting for: $*" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-}
-
-logs_have() { # logs_have POD CONTAINER TEXT
-    ps_ logs "$1" -c "$2" 2>/dev/null | grep -qF -- "$3"
-}
-
-# Nothing of the pod may remain: no process started under our root, no mount below the
-# test directory, no state directory.
-no_process_left() { ! pgrep -f -- "--root $ROOT" >/dev/null; }
-
-assert_clean() {
-    local left
-    wait_for 5 no_process_left || true
-    left=$(pgrep -f -- "--root $ROOT" || true)
-    [ -z "$left" ] || { ps -o pid,args -p "$left" >&2; return 1; }
-    ! grep -q " $BATS_TEST_TMPDIR" /proc/self/mounts
-    [ -z "$(ls -A "$ROOT" 2>/dev/null)" ]
-}
-
-# A manifest with HOSTPORT set to a port free on the host.
-with_free_port() {
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    sed "s/HOSTPORT/$PORT/" "$1" >"$BATS_TEST_TMPDIR/${1##*/}"
-    MANIFEST="$BATS_TEST_TMPDIR/${1##*/}"
-}
+load podshim_helpers
 
 # ctr_is POD NAME EXPR VALUE: the expression over container NAME's status equals VALUE
 # (a function, so that wait_for evaluates it afresh each time).
@@ -163,17 +93,17 @@ assert c == {"requests": {"cpu": "250m", "memory": "67108864"},
     # The running container's cgroup holds the kubelet's values.
     local cg
     if [ -d /sys/fs/cgroup/cpu/podkit ]; then # v1 (or hybrid)
-        [ "$(cat /sys/fs/cgroup/cpu/podkit/default_res/calm-0/cpu.cfs_quota_us)" = 50000 ]
-        [ "$(cat /sys/fs/cgroup/cpu/podkit/default_res/calm-0/cpu.shares)" = 256 ]
-        [ "$(cat /sys/fs/cgroup/memory/podkit/default_res/calm-0/memory.limit_in_bytes)" = 67108864 ]
-        [ "$(cat /sys/fs/cgroup/pids/podkit/default_res/calm-0/pids.max)" = 64 ]
+        [ "$(cat $(echo /sys/fs/cgroup/cpu/podkit/default_res_*/calm-0)/cpu.cfs_quota_us)" = 50000 ]
+        [ "$(cat $(echo /sys/fs/cgroup/cpu/podkit/default_res_*/calm-0)/cpu.shares)" = 256 ]
+        [ "$(cat $(echo /sys/fs/cgroup/memory/podkit/default_res_*/calm-0)/memory.limit_in_bytes)" = 67108864 ]
+        [ "$(cat $(echo /sys/fs/cgroup/pids/podkit/default_res_*/calm-0)/pids.max)" = 64 ]
     else
-        cg=/sys/fs/cgroup/podkit/default_res/calm-0
+        cg=$(echo /sys/fs/cgroup/podkit/default_res_*/calm-0)
         [ "$(cat $cg/cpu.max)" = "50000 100000" ]
         [ "$(cat $cg/memory.max)" = 67108864 ]
         [ "$(cat $cg/pids.max)" = 64 ]
     fi
     run ps_ delete res --grace-period 0
     assert_clean
-    [ -z "$(find /sys/fs/cgroup/ -path '*podkit/default_res*' 2>/dev/null)" ]
+    [ -z "$(find /sys/fs/cgroup/ -path '*podkit/default_res_*' 2>/dev/null)" ]
 }
