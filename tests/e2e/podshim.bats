@@ -285,7 +285,6 @@ PY
     [ "$status" -eq 0 ]
     wait_for 10 logs_have stubborn app started
     local ctr net sup
-    ctr=$(ps_ exec stubborn -- sh -c 'echo $PPID') # in the container's pid namespace
     ctr=$(ps_ get stubborn -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["containerStatuses"][0]["containerID"].split("//")[1])')
     net=$(readlink "/proc/$ctr/ns/net")
     sup=$(pgrep -f -- "apply --root $ROOT")
