@@ -81,4 +81,4 @@ echo "  pause -- sh -c 'exit 3' returned $?"
 echo "  pause -- /nonexistent/cmd returned $? (127: not found)"
 set -e
 
-say "done: nothing left running. The demo pods arrive with podshim (see README)."
+say "done: nothing left running. podshim runs whole pods already (shim/README.md); the demo pods arrive with issue 8."
