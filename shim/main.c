@@ -23,6 +23,7 @@
 #include "shim_crilog.h"
 #include "shim_kubelet.h"
 #include "shim_ctl.h"
+#include "shim_env.h"
 #include "shim_manifest.h"
 #include "shim_pod.h"
 #include "shim_status.h"
@@ -518,8 +519,8 @@ static int cmd_apply(struct pk_cli *cli, struct shim_cli *o)
                 fprintf(stderr, "podshim: pod %s: %s\n", name, err);
                 return 1;
             }
-            bool ready = strncmp(out, "true", 4) == 0,
-                 over = out[0] == 'f' && out[1] == 'a' && out[2] == 'i';
+            bool ready = strncmp(out, "true", 4) == 0;
+            bool over = strncmp(out, "failed", 6) == 0;
             bool ended = strncmp(out, "ended", 5) == 0;
             free(out);
             if (ready) {
@@ -725,48 +726,18 @@ static int cmd_logs(struct pk_cli *cli, struct shim_cli *o)
 
 /* ---- exec ----------------------------------------------------------------------------------- */
 
-/* Reads /proc/PID/environ into a NULL-terminated array (malloc'd, strings into one block). */
-static char **read_environ(pid_t pid, char **block)
+/* Opens /proc/PID/ns/NAME for a setns, or says why not (as cmd) and returns -1. */
+static int open_ns(const char *cmd, pid_t pid, const char *name)
 {
     char path[64];
-    size_t len = 0, cap = 65536, n = 0;
     int fd;
 
-    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, name);
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    *block = malloc(cap + 1);
-    if (fd < 0 || *block == NULL) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return NULL;
+    if (fd < 0) {
+        fprintf(stderr, "podshim %s: %s: %s\n", cmd, path, strerror(errno));
     }
-    for (;;) {
-        ssize_t r = read(fd, *block + len, cap - len);
-        if (r <= 0) {
-            break;
-        }
-        len += (size_t)r;
-        if (len == cap) {
-            char *b = realloc(*block, cap * 2 + 1);
-            if (b == NULL) {
-                break;
-            }
-            *block = b;
-            cap *= 2;
-        }
-    }
-    close(fd);
-    (*block)[len] = '\0';
-    for (size_t i = 0; i < len; i++) {
-        n += (*block)[i] == '\0';
-    }
-    char **env = calloc(n + 2, sizeof(*env));
-    size_t k = 0;
-    for (size_t i = 0; env != NULL && i < len; i += strlen(*block + i) + 1) {
-        env[k++] = *block + i;
-    }
-    return env;
+    return fd;
 }
 
 static int cmd_exec(struct pk_cli *cli, struct shim_cli *o)
@@ -798,13 +769,9 @@ static int cmd_exec(struct pk_cli *cli, struct shim_cli *o)
     snprintf(link, sizeof(link), "/proc/%d/cwd", (int)target);
     ssize_t cl = readlink(link, cwd, sizeof(cwd) - 1);
     cwd[cl > 0 ? cl : 1] = '\0';
-    char **env = read_environ(target, &block);
+    char **env = shim_env_read(target, &block);
     for (size_t i = 0; i < 5; i++) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)target, nss[i].name);
-        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-        if (fds[i] < 0) {
-            fprintf(stderr, "podshim exec: %s: %s\n", path, strerror(errno));
+        if ((fds[i] = open_ns("exec", target, nss[i].name)) < 0) {
             return 1;
         }
     }
@@ -861,7 +828,7 @@ static int cmd_debug(struct pk_cli *cli, struct shim_cli *o)
         const char *name;
         int type;
     } nss[] = {{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}};
-    char req[300], path[64];
+    char req[300];
     int fds[4];
 
     if (cli->args_dashdash != 2 || cli->nargs < 3) {
@@ -876,14 +843,8 @@ static int cmd_debug(struct pk_cli *cli, struct shim_cli *o)
         return 1;
     }
     for (size_t i = 0; i < 4; i++) {
-        if (i < 3) {
-            snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)sandbox, nss[i].name);
-        } else {
-            snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)target);
-        }
-        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        fds[i] = open_ns("debug", i < 3 ? sandbox : target, i < 3 ? nss[i].name : "pid");
         if (fds[i] < 0) {
-            fprintf(stderr, "podshim debug: %s: %s\n", path, strerror(errno));
             return 1;
         }
     }

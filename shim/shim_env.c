@@ -1,10 +1,15 @@
 /* shim_env.c — environment variables (value, fieldRef, configMap/secret refs, envFrom) and argv. */
 #include "shim_env.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define ENVIRON_MAX (4 * 1024 * 1024) /* more than execve lets a process start with */
 
 /* A growable NAME=VALUE list where a later NAME replaces the earlier one in place. */
 struct envv {
@@ -219,4 +224,49 @@ char **shim_argv_build(const struct shim_container *c, char *const *env, char *e
         }
     }
     return argv;
+}
+
+char **shim_env_read(pid_t pid, char **blockp)
+{
+    char path[64], *block = NULL, **env;
+    size_t len = 0, cap = 0, n = 0, k = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return NULL;
+    }
+    for (;;) {
+        if (len == cap) {
+            char *b = cap < ENVIRON_MAX ? realloc(block, (cap ? cap * 2 : 16384) + 1) : NULL;
+            if (b == NULL) {
+                break;
+            }
+            block = b;
+            cap = cap ? cap * 2 : 16384;
+        }
+        ssize_t got = read(fd, block + len, cap - len);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            break;
+        }
+        len += (size_t)got;
+    }
+    close(fd);
+    *blockp = block;
+    if (block == NULL) {
+        return NULL;
+    }
+    block[len] = '\0';
+    for (size_t i = 0; i < len; i++) {
+        n += block[i] == '\0';
+    }
+    env = calloc(n + 2, sizeof(*env));
+    for (size_t i = 0; env != NULL && i < len; i += strlen(block + i) + 1) {
+        env[k++] = block + i;
+    }
+    return env;
 }

@@ -3,6 +3,7 @@
 #define SHIM_ENV_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "shim_manifest.h"
 
@@ -27,5 +28,11 @@ char **shim_env_build(const struct shim_manifest *m, const struct shim_container
 char **shim_argv_build(const struct shim_container *c, char *const *env, char *err, size_t errsz);
 
 void shim_strv_free(char **v);
+
+/* The environment of process pid (/proc/PID/environ) as a NULL-terminated array pointing
+ * into *blockp, or NULL when it cannot be read (*blockp may still need freeing). Both are
+ * malloc'd; at most 4 MiB is read. For exec and exec probes, which run with a container's
+ * environment. */
+char **shim_env_read(pid_t pid, char **blockp);
 
 #endif

@@ -36,10 +36,10 @@
 #include <event2/event.h>
 
 #include "shim_cgroup.h"
+#include "shim_env.h"
 #include "shim_probe_int.h"
 
-#define ENVIRON_MAX (4 * 1024 * 1024) /* more than execve lets a process start with */
-#define CMDLINE_MAX 256               /* the command as shown in messages */
+#define CMDLINE_MAX 256 /* the command as shown in messages */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* What a child that could not run the command sends up the report pipe. */
@@ -103,54 +103,6 @@ static void close_all_but(int a, int b)
         close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
     }
     close_range((unsigned)hi + 1, ~0U, 0);
-}
-
-/* The NUL-separated NAME=VALUE strings of /proc/PID/environ as a NULL-terminated array
- * pointing into *blockp, or NULL (the command then starts with an empty environment).
- * Both are malloc'd. */
-static char **read_environ(pid_t pid, char **blockp)
-{
-    char path[64], *block = NULL, **env;
-    size_t len = 0, cap = 0, n = 0, k = 0;
-    int fd;
-
-    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return NULL;
-    }
-    for (;;) {
-        if (len == cap) {
-            char *b = cap < ENVIRON_MAX ? realloc(block, (cap ? cap * 2 : 16384) + 1) : NULL;
-            if (b == NULL) {
-                break;
-            }
-            block = b;
-            cap = cap ? cap * 2 : 16384;
-        }
-        ssize_t got = read(fd, block + len, cap - len);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got <= 0) {
-            break;
-        }
-        len += (size_t)got;
-    }
-    close(fd);
-    *blockp = block;
-    if (block == NULL) {
-        return NULL;
-    }
-    block[len] = '\0';
-    for (size_t i = 0; i < len; i++) {
-        n += block[i] == '\0';
-    }
-    env = calloc(n + 2, sizeof(*env));
-    for (size_t i = 0; env != NULL && i < len; i += strlen(block + i) + 1) {
-        env[k++] = block + i;
-    }
-    return env;
 }
 
 static const char *env_path(char *const *env)
@@ -273,7 +225,7 @@ static void __attribute__((noreturn)) child_main(const struct child_args *a)
     }
     snprintf(path, sizeof(path), "/proc/%d/cwd", (int)a->target);
     cwd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* -1: "/" */
-    env = read_environ(a->target, &block);
+    env = shim_env_read(a->target, &block);
     for (size_t i = 0; i < NNS; i++) {
         if (setns(ns[i], nss[i].type) < 0) {
             report(rep_w, STAGE_SETUP, "join the container's %s namespace: %s", nss[i].name,
