@@ -19,7 +19,15 @@ static const char *pod_name(const struct shim_ctr *c)
 
 static struct shim_probe_target target(const struct shim_ctr *c)
 {
-    struct shim_probe_target t = {c->pod->sandbox.net_fd, c->pid, c->spec, c->cg};
+    struct shim_probe_target t = {.netns_fd = c->pod->sandbox.net_fd,
+                                  .container_pid = c->pid,
+                                  .spec = c->spec,
+                                  .cgroup = c->cg,
+                                  .security = &c->security,
+                                  .envp = c->env,
+                                  .home_net_fd = c->pod->home_net_fd,
+                                  .home_pid_fd = c->pod->home_pid_fd,
+                                  .ctr_pid_fd = c->pid_fd};
     return t;
 }
 
@@ -254,6 +262,22 @@ bool shim_health_hooks_running(const struct shim_podrt *p)
     for (size_t i = 0; i < p->nctrs; i++) {
         if (p->ctrs[i].hook != NULL && p->terminating) {
             return true;
+        }
+    }
+    return false;
+}
+
+bool shim_health_reaped(struct shim_podrt *p, pid_t pid, int status)
+{
+    for (size_t i = 0; i < p->nctrs; i++) {
+        struct shim_ctr *c = &p->ctrs[i];
+        if (shim_probe_reaped(c->hook, pid, status)) {
+            return true;
+        }
+        for (size_t k = 0; k < sizeof(c->probes) / sizeof(c->probes[0]); k++) {
+            if (shim_probe_reaped(c->probes[k].run, pid, status)) {
+                return true;
+            }
         }
     }
     return false;

@@ -23,6 +23,11 @@ bool shim_health_prestop(struct shim_ctr *c);
 /* Whether some container of p runs a preStop hook now. */
 bool shim_health_hooks_running(const struct shim_podrt *p);
 
+/* The pod's reaper got pid, which is none of its containers, with wait status status: when
+ * it is the command of one of p's exec probes or hooks, hands the status over (see
+ * shim_probe_reaped) and returns true. */
+bool shim_health_reaped(struct shim_podrt *p, pid_t pid, int status);
+
 /* Frees what shim_health_init made. */
 void shim_health_free(struct shim_ctr *c);
 

@@ -103,7 +103,7 @@ static void on_output(evutil_socket_t fd, short what, void *arg)
 
 /* Drains what the current instance's pipes hold and closes them and its log (before a
  * restart opens new ones, or at teardown). Whatever a leftover process writes later is
- * not this instance's output. */
+ * not this instance's output. Drops what its handlers used: environment, pid namespace. */
 static void close_instance(struct shim_ctr *c)
 {
     enum shim_stream streams[] = {SHIM_STDOUT, SHIM_STDERR};
@@ -125,6 +125,12 @@ static void close_instance(struct shim_ctr *c)
     c->out_ev = c->err_ev = NULL;
     shim_crilog_destroy(c->log);
     c->log = NULL;
+    shim_strv_free(c->env);
+    c->env = NULL;
+    if (c->pid_fd >= 0) {
+        close(c->pid_fd);
+        c->pid_fd = -1;
+    }
 }
 
 /* Opens the log file of this instance and the pipes that feed it. */
@@ -323,8 +329,7 @@ static void start_container(struct shim_ctr *c)
         c->spec->image[0] == '/' && stat(c->spec->image, &st) == 0 && S_ISDIR(st.st_mode)
             ? c->spec->image
             : NULL;
-    struct shim_sec_plan security;
-    if (shim_security_plan(p->m->pod, c->spec, &security, err, sizeof(err)) < 0) {
+    if (shim_security_plan(p->m->pod, c->spec, &c->security, err, sizeof(err)) < 0) {
         creation_failed(c, "CreateContainerConfigError", 0, err);
         goto out;
     }
@@ -359,7 +364,7 @@ static void start_container(struct shim_ctr *c)
         .working_dir = c->spec->working_dir,
         .rootfs = rootfs,
         .etc_dir = p->dir,
-        .security = &security,
+        .security = &c->security,
         .cgroup = c->cg,
         .binds = binds,
         .nbinds = nbinds,
@@ -378,6 +383,13 @@ static void start_container(struct shim_ctr *c)
     }
     /* The next container is cloned while this one execs; on_start_result says how it went. */
     c->pid = pid;
+    c->env = env; /* exec handlers run with it */
+    env = NULL;
+    {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+        c->pid_fd = open(path, O_RDONLY | O_CLOEXEC); /* -1: handlers open it themselves */
+    }
     c->start_fd = result_fd;
     c->start_ev = event_new(p->base, result_fd, EV_READ, on_start_result, c);
     if (c->start_ev == NULL || event_add(c->start_ev, NULL) < 0) {
@@ -598,7 +610,9 @@ void shim_pod_reap(struct shim_podrt *p)
         }
         struct shim_ctr *c = find_pid(p, pid);
         if (c == NULL) {
-            continue; /* an orphan we adopted as subreaper */
+            /* An exec probe's or hook's command, or an orphan we adopted as subreaper. */
+            shim_health_reaped(p, pid, status);
+            continue;
         }
         finish_start(c); /* dead before its result was read: read it now */
         c->pid = 0;
@@ -759,7 +773,7 @@ static void teardown(struct shim_podrt *p)
             close(p->ctrs[i].start_fd);
             p->ctrs[i].start_fd = -1;
         }
-        if (p->ctrs[i].log != NULL) {
+        if (p->ctrs[i].log != NULL || p->ctrs[i].env != NULL || p->ctrs[i].pid_fd >= 0) {
             close_instance(&p->ctrs[i]);
         }
     }
@@ -836,11 +850,14 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
         shim_manifest_free(m);
         return NULL;
     }
-    p->pause_fd = -1;
+    p->pause_fd = p->home_net_fd = p->home_pid_fd = -1;
     p->base = base;
     p->m = m;
     p->opts = opts;
     p->sandbox.net_fd = p->sandbox.ipc_fd = p->sandbox.uts_fd = p->sandbox.pid_fd = -1;
+    /* Kept, so that handlers need not open them for every attempt (-1: they do). */
+    p->home_net_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    p->home_pid_fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
     p->pause_fd = open(opts->pause_path, O_PATH | O_CLOEXEC);
     if (p->pause_fd < 0) {
         snprintf(err, errsz, "pause binary %s: %s", opts->pause_path, strerror(errno));
@@ -906,7 +923,7 @@ struct shim_podrt *shim_pod_create(struct event_base *base, struct shim_manifest
         c->pod = p;
         c->init = i < p->ninit;
         c->spec = c->init ? &pod->init_containers[i] : &pod->containers[i - p->ninit];
-        c->out_fd = c->err_fd = c->start_fd = -1;
+        c->out_fd = c->err_fd = c->start_fd = c->pid_fd = -1;
         c->timer = evtimer_new(base, on_restart_timer, c);
         c->kill_timer = evtimer_new(base, on_kill_timer, c);
         if (c->timer == NULL || c->kill_timer == NULL || shim_health_init(c) < 0) {
@@ -1089,6 +1106,12 @@ void shim_pod_destroy(struct shim_podrt *p)
     free(p->fwds);
     if (p->pause_fd >= 0) {
         close(p->pause_fd);
+    }
+    if (p->home_net_fd >= 0) {
+        close(p->home_net_fd);
+    }
+    if (p->home_pid_fd >= 0) {
+        close(p->home_pid_fd);
     }
     if (p->grace_timer != NULL) {
         event_free(p->grace_timer);

@@ -12,6 +12,7 @@
 #include "shim_crilog.h"
 #include "shim_manifest.h"
 #include "shim_sandbox.h"
+#include "shim_security.h"
 #include "shim_volume.h"
 
 struct shim_cgroup;
@@ -86,6 +87,9 @@ struct shim_ctr {
     struct event *kill_timer;          /* SIGKILL after a health-triggered stop's grace */
     char kill_reason[256];             /* why podshim stopped it: term.message */
     struct shim_cgroup *cg;            /* the current instance's cgroup, or NULL */
+    struct shim_sec_plan security;     /* the current instance's, for exec probes and hooks */
+    char **env;                        /* the current instance's environment, likewise */
+    int pid_fd;                        /* its pid namespace, likewise; -1 when not running */
     /* The current instance's output: pipes read into its CRI log file. */
     int out_fd, err_fd;
     struct event *out_ev, *err_ev;
@@ -124,6 +128,8 @@ struct shim_podrt {
     bool started_reported;
     char failure[512];            /* why the pod could not start or failed, for messages */
     int pause_fd;                 /* opts->pause_path opened O_PATH, for every container's init */
+    int home_net_fd, home_pid_fd; /* the supervisor's own net and pid namespaces, which exec,
+                                   * httpGet and tcpSocket handlers return to; or -1 */
     bool grace_extended;          /* the one-off 2 s for preStop hooks that overran was given */
     struct shim_cgroup *cgroup;   /* the pod's cgroup (NULL when cgroups are unusable) */
     struct shim_cgroup *pause_cg; /* pause's, below it (v2 keeps processes out of inner nodes) */

@@ -181,7 +181,8 @@ static int resolve_port(struct shim_probe_run *r, const struct shim_handler *h,
 static int start_kind(struct shim_probe_run *r, const struct shim_handler *h,
                       const struct shim_probe_target *t, int64_t timeout_ms)
 {
-    static const struct shim_probe_target nowhere = {.netns_fd = -1};
+    static const struct shim_probe_target nowhere = {
+        .netns_fd = -1, .home_net_fd = -1, .home_pid_fd = -1, .ctr_pid_fd = -1};
     int port;
 
     if (t == NULL) {
@@ -228,7 +229,7 @@ struct shim_probe_run *shim_probe_start(struct event_base *base, const struct sh
     r->type = h->type;
     r->cb = cb;
     r->arg = arg;
-    r->fd = r->out_fd = r->rep_fd = -1;
+    r->fd = r->out_fd = r->pidfd = -1;
     r->timer = evtimer_new(base, on_timer, r);
     r->later = event_new(base, -1, 0, on_later, r);
     if (r->timer == NULL || r->later == NULL) {

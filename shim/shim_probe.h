@@ -3,6 +3,7 @@
 #ifndef SHIM_PROBE_H
 #define SHIM_PROBE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -11,6 +12,7 @@ struct event_base;
 struct shim_cgroup;
 struct shim_container;
 struct shim_handler;
+struct shim_sec_plan;
 
 #define SHIM_PROBE_OUTPUT_MAX (10 * 1024)    /* exec output kept (the kubelet's limit too) */
 #define SHIM_PROBE_HTTP_READ_MAX (10 * 1024) /* HTTP bytes read at most to find the status */
@@ -25,6 +27,17 @@ struct shim_probe_target {
     const struct shim_cgroup *cgroup;  /* exec: the container's cgroup for the command, as
                                         * runc exec does (its limits apply, and
                                         * shim_cgroup_kill_all reaches it); NULL: none */
+    const struct shim_sec_plan *security; /* exec: the container's user, groups and
+                                           * capabilities, applied to the command as to the
+                                           * container's own process; NULL: root with
+                                           * every capability */
+    char *const *envp; /* exec: the container's environment (NAME=VALUE, NULL-terminated);
+                        * NULL: that of container_pid, read from /proc/PID/environ */
+    /* Descriptors a caller may keep open so that attempts need not open them each time;
+     * -1: opened (and closed) by every attempt that needs them. */
+    int home_net_fd; /* the caller's own network namespace, to return to (httpGet, tcp) */
+    int home_pid_fd; /* the caller's own pid namespace, to return to (exec) */
+    int ctr_pid_fd;  /* exec: container_pid's pid namespace, where the command is born */
 };
 
 enum shim_probe_result {
@@ -66,10 +79,12 @@ struct shim_probe_run;
  * memory or an event could not be had (err says so, and cb will not run).
  * Requirements: the calling thread is in the host's network namespace and the process has
  * CAP_SYS_ADMIN (setns), as for shim_portfwd; single-threaded (setns moves this thread for
- * the socket() call only; should returning fail, the process aborts); base outlives the
- * attempt. Exec attempts are children of the caller created with no exit signal: they never
- * raise SIGCHLD and are invisible to waitpid(-1, ..., flags without __WALL/__WCLONE), so
- * they are reaped here and the caller's waitpid(-1) loop needs no change. */
+ * the socket() call or the clone only; should returning fail, the process aborts); base
+ * outlives the attempt. An exec attempt's command is an ordinary child of the caller
+ * (SIGCHLD), started as posix_spawn starts one: it shares the caller's memory until its
+ * exec and the caller waits for that (microseconds, unless the command's file sits on a
+ * stalled filesystem). The attempt reaps it itself through a pidfd; a caller that reaps
+ * with waitpid(-1) must pass every pid it does not know to shim_probe_reaped. */
 struct shim_probe_run *shim_probe_start(struct event_base *base, const struct shim_handler *h,
                                         const struct shim_probe_target *t, int64_t timeout_ms,
                                         shim_probe_cb *cb, void *arg, char *err, size_t errsz);
@@ -79,6 +94,12 @@ struct shim_probe_run *shim_probe_start(struct event_base *base, const struct sh
  * events are freed. Accepts NULL. Safe from inside any callback, this attempt's own cb
  * included (where it does nothing). r must not be used afterwards. */
 void shim_probe_cancel(struct shim_probe_run *r);
+
+/* For a caller that reaps with waitpid(-1): when pid, which it has just reaped with wait
+ * status status, is attempt r's exec command, hands the status to r and returns true; the
+ * outcome still comes later, from the loop. Otherwise (r NULL, not exec, another pid) returns
+ * false and does nothing. */
+bool shim_probe_reaped(struct shim_probe_run *r, pid_t pid, int status);
 
 /* "Success", "Failure" or "Error", for logs. */
 const char *shim_probe_result_name(enum shim_probe_result result);

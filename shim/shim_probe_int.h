@@ -40,18 +40,19 @@ struct shim_probe_run {
     size_t resp_len;
 
     /* exec */
-    pid_t pid;            /* our child C1 (no exit signal), until reaped; 0 after */
+    pid_t pid;            /* the command, our child (no exit signal), until reaped; 0 after */
+    int pidfd;            /* its pidfd: readable once it has ended */
     int out_fd;           /* read end of the command's stdout and stderr */
-    int rep_fd;           /* read end of the report pipe: why it could not run, then EOF
-                           * when C1 ends */
-    struct event *rep_ev; /* on rep_fd */
-    struct event *out_ev; /* on out_fd, until EOF */
-    char rep[256];        /* what came on the report pipe (a struct report) */
+    struct event *exit_ev; /* on pidfd */
+    struct event *out_ev;  /* on out_fd, until EOF */
+    char rep[256];         /* why the child could not run the command (a struct report) */
     size_t rep_len;
     char *out; /* the first SHIM_PROBE_OUTPUT_MAX bytes of output, malloc'd */
     size_t out_len;
     bool timed_out; /* killed for the timeout: report that once reaped */
-    bool ending;    /* C1 closed the report pipe: timer retries the reaping */
+    bool ending;    /* the pidfd was readable: timer retries the reaping */
+    bool claimed;   /* the caller reaped the command (shim_probe_reaped) */
+    int claimed_status;
     char *cmdline;  /* the command as one string, for messages, malloc'd */
 };
 

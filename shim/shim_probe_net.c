@@ -18,19 +18,21 @@
 
 /* A TCP socket of family that lives in the network namespace netns_fd: a socket keeps the
  * namespace it was created in, so the thread steps in for socket() only (shim_portfwd does
- * the same). Returns -1 with errno set. */
-static int socket_in(int netns_fd, int family)
+ * the same); home_fd is the thread's own namespace to return to (-1: opened here). Returns
+ * -1 with errno set. */
+static int socket_in(int netns_fd, int home_fd, int family)
 {
-    int self, fd, saved;
+    int self = home_fd, fd, saved;
 
     /* thread-self, not self: setns moves only the calling thread. */
-    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self == -1) {
+    if (home_fd < 0 && (self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)) == -1) {
         return -1;
     }
     if (setns(netns_fd, CLONE_NEWNET) == -1) {
         saved = errno;
-        close(self);
+        if (self != home_fd) {
+            close(self);
+        }
         errno = saved;
         return -1;
     }
@@ -43,7 +45,9 @@ static int socket_in(int netns_fd, int family)
                 strerror(errno));
         abort();
     }
-    close(self);
+    if (self != home_fd) {
+        close(self);
+    }
     errno = saved;
     return fd;
 }
@@ -386,7 +390,7 @@ int shim_probe_net_start(struct shim_probe_run *r, const struct shim_handler *h,
             return 0;
         }
     }
-    r->fd = socket_in(t->netns_fd, ss.ss_family);
+    r->fd = socket_in(t->netns_fd, t->home_net_fd, ss.ss_family);
     if (r->fd == -1) {
         shim_probe_later(r, SHIM_PROBE_ERROR, "socket in the pod's network namespace: %s",
                          strerror(errno));

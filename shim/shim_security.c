@@ -2,10 +2,10 @@
 #include "shim_security.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Linux capability numbers by name (linux/capability.h). */
@@ -146,6 +146,8 @@ int shim_security_plan(const struct shim_pod *pod, const struct shim_container *
 
 int shim_security_apply(const struct shim_sec_plan *plan, const char **step)
 {
+    /* Raw system calls, not libc's: libc's set*id change every thread of the process (by
+     * signalling them), which in a CLONE_VM child would be the supervisor's threads. */
     /* Groups first, while we are still root; then the bounding set, which needs
      * CAP_SETPCAP; the user last, since it drops every capability of a non-root user. */
     if (plan->set_gid || plan->ngroups > 0) {
@@ -156,12 +158,12 @@ int shim_security_apply(const struct shim_sec_plan *plan, const char **step)
         }
         memcpy(groups + n, plan->groups, plan->ngroups * sizeof(gid_t));
         n += plan->ngroups;
-        if (setgroups(n, groups) < 0) {
+        if (syscall(SYS_setgroups, n, groups) < 0) {
             *step = "setgroups";
             return -1;
         }
     }
-    if (plan->set_gid && setresgid(plan->gid, plan->gid, plan->gid) < 0) {
+    if (plan->set_gid && syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0) {
         *step = "setresgid";
         return -1;
     }
@@ -177,7 +179,7 @@ int shim_security_apply(const struct shim_sec_plan *plan, const char **step)
             return -1;
         }
     }
-    if (plan->set_uid && setresuid(plan->uid, plan->uid, plan->uid) < 0) {
+    if (plan->set_uid && syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0) {
         *step = "setresuid";
         return -1;
     }

@@ -43,8 +43,9 @@ int shim_security_plan(const struct shim_pod *pod, const struct shim_container *
 
 /* In the container's child, after its mounts and just before exec: setgroups, setresgid,
  * drops what the plan leaves out of the bounding set, setresuid, no_new_privs. Root keeps
- * exactly the bounding set across exec; any other user keeps no capability. Only system
- * calls: safe after fork. Returns 0, or -1 with errno and *step naming the call. */
+ * exactly the bounding set across exec; any other user keeps no capability. Only raw system
+ * calls, which change the calling task alone: safe after fork and in a CLONE_VM child (an
+ * exec probe's). Returns 0, or -1 with errno and *step naming the call. */
 int shim_security_apply(const struct shim_sec_plan *plan, const char **step);
 
 #endif

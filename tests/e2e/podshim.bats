@@ -415,6 +415,10 @@ assert c["restartCount"] == 0 and "running" in c["state"], c' <<<"$output"
     [[ "$output" =~ CapEff:$'\t'00000000a80425fb ]]
     [[ "$output" =~ NoNewPrivs:$'\t'0 ]]
     [[ "$output" =~ root\ fs\ ro ]]
+    # Its postStart exec hook ran as the container's user, with its (empty) capability set.
+    run cut -d' ' -f4- "$LOGS"/default_secure_*/hooked/0.log
+    echo "$output"
+    [ "$output" = $'1000\nCapEff:\t0000000000000000' ]
     # runAsNonRoot without a user is refused, as the kubelet refuses it.
     sed -e '/runAsUser: 1000/d' -e 's/name: secure/name: insecure/' "$PODS/security.yaml" >nonroot.yaml
     run ps_ run -f nonroot.yaml

@@ -31,6 +31,7 @@
 #include "shim_cgroup.h"
 #include "shim_manifest.h"
 #include "shim_probe.h"
+#include "shim_security.h"
 
 #define TEST_SECONDS 60 /* alarm() per test; native runs take well under a second each */
 #define WAIT_MS 20000   /* the most any outcome may take to arrive (valgrind is slow) */
@@ -77,7 +78,11 @@ struct fx {
     int fds;            /* descriptors open when the test started */
     struct shim_port ports[2];
     struct shim_container spec;
-    const struct shim_cgroup *cgroup; /* the exec target's, when a test sets one */
+    const struct shim_cgroup *cgroup;     /* the exec target's, when a test sets one */
+    const struct shim_sec_plan *security; /* likewise */
+    char *const *envp;                    /* likewise; NULL: the init's */
+    bool home_fds;                        /* pass kept namespace descriptors */
+    int home_net_fd, home_pid_fd;
 };
 
 static long now_ms(void)
@@ -479,7 +484,15 @@ static void run_until(struct fx *fx, const int *count, int want, long ms)
 static struct shim_probe_run *start_target(struct fx *fx, const struct shim_handler *h, pid_t pid,
                                            int64_t timeout_ms, struct outcome *o)
 {
-    struct shim_probe_target t = {fx->netns_fd, pid, &fx->spec, fx->cgroup};
+    struct shim_probe_target t = {.netns_fd = fx->netns_fd,
+                                  .container_pid = pid,
+                                  .spec = &fx->spec,
+                                  .cgroup = fx->cgroup,
+                                  .security = fx->security,
+                                  .envp = fx->envp,
+                                  .home_net_fd = fx->home_fds ? fx->home_net_fd : -1,
+                                  .home_pid_fd = fx->home_fds ? fx->home_pid_fd : -1,
+                                  .ctr_pid_fd = -1};
     char err[256] = "";
     struct shim_probe_run *r;
 
@@ -860,32 +873,108 @@ static void test_exec_in_cgroup(void **state)
     assert_clean(fx);
 }
 
+/* With the container's security plan in the target, the command runs as the container's
+ * user and groups, with no more than its capabilities: an exec probe is no way out. */
+static void test_exec_as_container_user(void **state)
+{
+    struct fx *fx = *state;
+    char *argv[] = {"/bin/sh", "-c",
+                    "id -u; id -g; id -G; grep -E '^Cap(Eff|Bnd):' /proc/self/status", NULL};
+    char *root_argv[] = {"/bin/sh", "-c", "id -u; grep -E '^Cap(Bnd|Eff):' /proc/self/status",
+                         NULL};
+    struct shim_sec_plan plan = {.set_uid = true,
+                                 .uid = 65534,
+                                 .set_gid = true,
+                                 .gid = 65533,
+                                 .groups = {4321},
+                                 .ngroups = 1,
+                                 .caps = 1ull << 13 /* NET_RAW */,
+                                 .no_new_privs = true};
+    struct shim_handler h = exec_h(argv);
+    struct outcome o = {0};
+
+    SKIP_UNLESS_READY(fx);
+    fx->security = &plan;
+    run_one(fx, &h, 5000, &o);
+    expect(&o, SHIM_PROBE_SUCCESS, "65534\n65533\n65533 4321\n");
+    expect(&o, SHIM_PROBE_SUCCESS, "CapEff:\t0000000000000000\nCapBnd:\t0000000000002000\n");
+    /* Root with a reduced set keeps exactly that set, effective too. */
+    plan.set_uid = plan.set_gid = false;
+    plan.ngroups = 0;
+    h = exec_h(root_argv);
+    memset(&o, 0, sizeof(o));
+    run_one(fx, &h, 5000, &o);
+    fx->security = NULL;
+    expect(&o, SHIM_PROBE_SUCCESS, "0\nCapEff:\t0000000000002000\nCapBnd:\t0000000000002000\n");
+    assert_clean(fx);
+}
+
+/* With the descriptors and environment a supervisor keeps, attempts open no namespace of
+ * their own and leave the kept descriptors open; the given environment is the command's
+ * (the container's configuration, as for runc exec), not the init's. */
+static void test_kept_descriptors(void **state)
+{
+    struct fx *fx = *state;
+    char *env[] = {"GIVEN=yes", "PATH=/usr/bin:/bin", NULL};
+    char *argv[] = {"/bin/sh", "-c", "echo \"$GIVEN|${PROBE_VAR:-unset}|$(cat /proc/1/comm)\"",
+                    NULL};
+    struct shim_handler h = exec_h(argv), http = http_h("/ok", HTTP_PORT), tcp = tcp_h(HTTP_PORT);
+
+    SKIP_UNLESS_READY(fx);
+    fx->home_net_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    fx->home_pid_fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+    assert_true(fx->home_net_fd >= 0 && fx->home_pid_fd >= 0);
+    fx->home_fds = true;
+    fx->envp = env;
+    fx->fds = count_fds();
+    for (int i = 0; i < 3; i++) {
+        check(fx, &h, 5000, SHIM_PROBE_SUCCESS, "yes|unset|sleep\n");
+        check(fx, &http, 5000, SHIM_PROBE_SUCCESS, "statuscode: 200");
+        check(fx, &tcp, 5000, SHIM_PROBE_SUCCESS, "");
+    }
+    assert_clean(fx); /* the kept two are still open, and nothing else is */
+    assert_int_equal(fcntl(fx->home_net_fd, F_GETFD), FD_CLOEXEC);
+    assert_int_equal(fcntl(fx->home_pid_fd, F_GETFD), FD_CLOEXEC);
+    close(fx->home_net_fd);
+    close(fx->home_pid_fd);
+    fx->home_fds = false;
+    fx->envp = NULL;
+}
+
 struct reaper {
-    int reaped; /* children reaped by the supervisor-like handler */
-    bool stole; /* it got a probe's child */
+    int reaped; /* its own children reaped by the supervisor-like handler */
+    int handed; /* probe commands it reaped and handed over */
+    bool lost;  /* it reaped a pid nobody claimed */
     pid_t kids[5];
+    struct shim_probe_run *runs[10];
 };
 
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
 {
     struct reaper *rp = arg;
+    int status;
     pid_t pid;
 
     (void)fd;
     (void)what;
-    /* What shim_pod_reap does. */
-    while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
-        bool ours = false;
+    /* What shim_pod_reap does: its own, else hand it over. */
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        bool ours = false, handed = false;
         for (int i = 0; i < 5; i++) {
             ours = ours || pid == rp->kids[i];
         }
-        rp->reaped++;
-        rp->stole = rp->stole || !ours;
+        for (int i = 0; i < 10 && !ours && !handed; i++) {
+            handed = shim_probe_reaped(rp->runs[i], pid, status);
+        }
+        rp->reaped += ours;
+        rp->handed += handed;
+        rp->lost = rp->lost || (!ours && !handed);
     }
 }
 
-/* The supervisor's SIGCHLD handler reaps with waitpid(-1) while exec attempts run: it must
- * get its own children, and never one of the attempts'. */
+/* The supervisor's SIGCHLD handler reaps with waitpid(-1) while exec attempts run: it gets
+ * its own children, and the attempts' commands it takes (here: all of them, since it runs
+ * before the loop sees their pidfds) are handed over with their exit codes intact. */
 static void test_exec_beside_waitpid_all(void **state)
 {
     struct fx *fx = *state;
@@ -903,7 +992,7 @@ static void test_exec_beside_waitpid_all(void **state)
     assert_int_equal(evsignal_add(sig, NULL), 0);
     fx->fds = count_fds(); /* libevent's signal socketpair is new */
     for (int i = 0; i < 10; i++) {
-        start(fx, i % 2 ? &hbad : &hok, 10000, &o[i]);
+        rp.runs[i] = start(fx, i % 2 ? &hbad : &hok, 10000, &o[i]);
     }
     for (int i = 0; i < 5; i++) {
         rp.kids[i] = fork();
@@ -911,6 +1000,13 @@ static void test_exec_beside_waitpid_all(void **state)
             _exit(7);
         }
     }
+    /* Every command ends while the loop does not run: the reaper gets to them first. (A
+     * SIGCHLD cuts a sleep short: sleep to a deadline.) */
+    for (long until = now_ms() + 600; now_ms() < until;) {
+        usleep(10 * 1000);
+    }
+    on_sigchld(-1, 0, &rp);
+    assert_int_equal(rp.handed, 10);
     for (long deadline = now_ms() + WAIT_MS; (done < 10 || rp.reaped < 5) && now_ms() < deadline;) {
         event_base_loop(fx->base, EVLOOP_ONCE);
         done = 0;
@@ -922,8 +1018,9 @@ static void test_exec_beside_waitpid_all(void **state)
     for (int i = 0; i < 10; i++) {
         assert_int_equal(o[i].result, i % 2 ? SHIM_PROBE_FAILURE : SHIM_PROBE_SUCCESS);
     }
+    expect(&o[1], SHIM_PROBE_FAILURE, "exited with code 4");
     assert_int_equal(rp.reaped, 5);
-    assert_false(rp.stole);
+    assert_false(rp.lost);
     event_free(sig);
     assert_clean(fx);
 }
@@ -1257,6 +1354,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exec_cannot_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_in_cgroup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_as_container_user, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_beside_waitpid_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_refused_and_timeout, setup, teardown),
