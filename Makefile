@@ -52,8 +52,14 @@ YAML_CFLAGS := $(shell pkg-config --cflags yaml-0.1 2>/dev/null)
 YAML_LIBS := $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
 EVENT_CFLAGS := $(shell pkg-config --cflags libevent_core 2>/dev/null)
 EVENT_LIBS := $(shell pkg-config --libs libevent_core 2>/dev/null || echo -levent_core)
+# ambassador-redis: libevent's HTTP (admin endpoint) and OpenSSL bufferevents, hiredis.
+EVENT_EXTRA_LIBS := $(shell pkg-config --libs libevent_extra libevent_openssl 2>/dev/null || \
+	echo -levent_extra -levent_openssl)
+SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null)
+HIREDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 
-ALL_CPPFLAGS := -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(EVENT_CFLAGS) $(CPPFLAGS)
+ALL_CPPFLAGS := -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(EVENT_CFLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS)
 
@@ -130,9 +136,25 @@ $(BINDIR)/podshim: $(BUILD)/shim/main.o $(SHIM_A) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(SHIM_LIBS)
 
-BINS := $(BINDIR)/pause $(if $(wildcard shim/main.c),$(BINDIR)/podshim)
-# The archives of every binary's modules, for the unit tests.
-MODULE_A := $(if $(SHIM_SRC),$(SHIM_A))
+# ---- ambassador-redis/: the Redis ambassador. The same layout as shim/. ------------------
+AR_SRC := $(filter-out ambassador-redis/main.c,$(wildcard ambassador-redis/*.c))
+AR_A := $(BUILD)/ambassador-redis/libar.a
+AR_LIBS := $(EVENT_EXTRA_LIBS) $(EVENT_LIBS) $(SSL_LIBS) $(HIREDIS_LIBS) $(YAML_LIBS)
+
+$(AR_A): $(AR_SRC:%.c=$(BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BINDIR)/ambassador-redis: $(BUILD)/ambassador-redis/main.o $(AR_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(AR_LIBS)
+
+BINS := $(BINDIR)/pause $(if $(wildcard shim/main.c),$(BINDIR)/podshim) \
+	$(if $(wildcard ambassador-redis/main.c),$(BINDIR)/ambassador-redis)
+# The archives of every binary's modules, for the unit tests, and every library they use.
+MODULE_A := $(if $(SHIM_SRC),$(SHIM_A)) $(if $(AR_SRC),$(AR_A))
+MODULE_DIRS := shim ambassador-redis
+MODULE_LIBS := $(SHIM_LIBS) $(AR_LIBS)
 
 all: $(BINS)
 
@@ -141,10 +163,10 @@ all: $(BINS)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-$(BUILD)/tests/unit/%.o: ALL_CPPFLAGS += -Ishim
+$(BUILD)/tests/unit/%.o: ALL_CPPFLAGS += $(MODULE_DIRS:%=-I%)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(MODULE_A) $(LIB_A)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ -lcmocka $(SHIM_LIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ -lcmocka $(MODULE_LIBS)
 
 deps:
 	@sh mk/deps.sh build test
@@ -170,12 +192,14 @@ test-e2e: deps
 # ---- fuzzing: libFuzzer with clang, sources compiled afresh with ASan+UBSan ------
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib -Ishim $(YAML_CFLAGS) $(EVENT_CFLAGS) $(WARN) \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib $(MODULE_DIRS:%=-I%) $(YAML_CFLAGS) \
+	$(EVENT_CFLAGS) $(HIREDIS_CFLAGS) $(WARN) -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SHIM_SRC) $(wildcard lib/*.h shim/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) \
+		$(wildcard lib/*.h shim/*.h ambassador-redis/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) $(SHIM_SRC) -o $@ $(SHIM_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) -o $@ $(MODULE_LIBS)
 
 fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)

@@ -408,6 +408,14 @@ int pk_cli_start(struct pk_cli *cli, const struct pk_cli_spec *spec, void *base,
     }
     pk_log_set_level((enum pk_log_level)cli->common.log_level);
     pk_log_set_format((enum pk_log_format)cli->common.log_format);
+    if (spec->check != NULL) {
+        char err[PK_CONF_ERR_MAX];
+        if (spec->check(base, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s: %s%s%s\n", spec->prog, cli->config_path != NULL ? cli->config_path : "",
+                    cli->config_path != NULL ? ": " : "", err);
+            return 1;
+        }
+    }
     if (cli->test_config) {
         printf("%s: configuration %s%s%sis valid\n", spec->prog,
                cli->config_path != NULL ? "file " : "",

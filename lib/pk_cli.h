@@ -3,6 +3,7 @@
 #define PK_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "pk_conf.h"
@@ -21,6 +22,10 @@ struct pk_cli_spec {
     bool interleaved;      /* accepts arguments anywhere among the options (kubectl style), in
                             * cli->args; "--" ends the options and args_dashdash marks it */
     void (*version_extra)(FILE *out); /* prints more library version lines for -V, or NULL */
+    /* Checks what spans several keys, after every key is set (so that -t checks it too);
+     * returns 0, or -1 with one line in err. It may fill fields of base that the binary
+     * frees itself, also after a failure. NULL: nothing to check. */
+    int (*check)(void *base, char *err, size_t errsz);
 };
 
 /* The keys every binary has, in the file and as flags. */

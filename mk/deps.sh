@@ -6,10 +6,12 @@
 # Not root: prints the exact command to run and exits 1.
 set -eu
 
-pkgs_build="gcc make pkg-config libc6-dev libyaml-dev libevent-dev musl-tools"
-pkgs_test="libcmocka-dev bats procps util-linux coreutils python3 curl"
+pkgs_build="gcc make pkg-config libc6-dev libyaml-dev libevent-dev musl-tools libhiredis-dev \
+    libssl-dev"
+pkgs_test="libcmocka-dev bats procps util-linux coreutils python3 curl redis-server redis-sentinel\
+    redis-tools openssl"
 pkgs_fuzz="clang libclang-rt-dev"
-pkgs_bench="tini catatonit procps podman runc busybox-static"
+pkgs_bench="tini catatonit procps podman runc busybox-static redis-server redis-tools nutcracker"
 
 want=""
 for group in "$@"; do
