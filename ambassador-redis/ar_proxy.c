@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -231,6 +232,43 @@ static bool for_replica(const struct ar_client *c, const struct ar_resp_msg *m, 
            !(flags & AR_CMD_STATEFUL) && !c->in_tx;
 }
 
+/* HELLO protover AUTH user pass, with --requirepass: the AUTH part is the ambassador's.
+ * Checks it; when it passes, the command at the front of the input becomes "HELLO
+ * protover" (and the parser's message its length), to go upstream as usual. Returns false
+ * when it was answered here (a wrong password, or SETNAME, which is not kept). */
+static bool rewrite_hello(struct ar_client *c, const struct ar_resp_msg *m)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    const char *secret = c->px->conf->client_secret;
+    char head[64];
+    int n;
+
+    evbuffer_drain(in, (size_t)m->len);
+    if (m->argc != 5) {
+        ar_client_error(c, m->argc < 5 ? "ERR Syntax error in HELLO option 'auth'"
+                                       : "ERR ambassador: HELLO with AUTH takes no other "
+                                         "option here; send CLIENT SETNAME after it");
+        return false;
+    }
+    if (strcmp(m->arg[2], "default") != 0 || !secret_equal(m->arg[3], m->arg_len[3], secret)) {
+        c->px->metrics.auth_failures++;
+        ar_client_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+        return false;
+    }
+    c->authed = true;
+    n = snprintf(head, sizeof(head), "*2\r\n$5\r\nHELLO\r\n$%llu\r\n",
+                 (unsigned long long)m->arg_len[0]);
+    if (m->arg_len[0] >= AR_RESP_ARG_MAX) {
+        ar_client_error(c, "NOPROTO unsupported protocol version");
+        return false;
+    }
+    evbuffer_prepend(in, "\r\n", 2);
+    evbuffer_prepend(in, m->arg[0], (size_t)m->arg_len[0]);
+    evbuffer_prepend(in, head, (size_t)n);
+    c->cp.msg.len = (uint64_t)n + m->arg_len[0] + 2; /* what client_process moves */
+    return true;
+}
+
 /* Commands after which replies cannot be matched to commands any more. */
 static bool streams(const char *name)
 {
@@ -270,7 +308,9 @@ static enum action decide(struct ar_client *c, const struct ar_resp_msg *m, size
         return HANDLED;
     }
     flags = ar_cmd_flags(m);
-    local = (flags & AR_CMD_QUIT) || !c->authed ||
+    bool hello_auth = px->conf->client_secret != NULL && strcmp(m->name, "hello") == 0 &&
+                      m->argc >= 3 && strcasecmp(m->arg[1], "auth") == 0;
+    local = (flags & AR_CMD_QUIT) || (!c->authed && !hello_auth) ||
             (px->conf->client_secret != NULL && strcmp(m->name, "auth") == 0);
     moves = c->up == NULL && (px->conf->mode == AR_MODE_PINNED || (flags & AR_CMD_STATEFUL));
     if ((local || moves) && (off > 0 || c->inflight > 0)) {
@@ -287,9 +327,21 @@ static enum action decide(struct ar_client *c, const struct ar_resp_msg *m, size
         }
         if (px->conf->client_secret != NULL && strcmp(m->name, "auth") == 0) {
             local_auth(c, m);
+        } else if (strcmp(m->name, "hello") == 0) {
+            ar_client_error(c, "NOAUTH HELLO must be called with the client already "
+                               "authenticated, otherwise the HELLO AUTH <user> <pass> option "
+                               "can be used to authenticate the client and select the RESP "
+                               "protocol version at the same time");
         } else {
             ar_client_error(c, "NOAUTH Authentication required.");
         }
+        return HANDLED;
+    }
+    if (hello_auth && (off > 0 || c->inflight > 0)) {
+        c->waiting = c->inflight > 0;
+        return STOP;
+    }
+    if (hello_auth && !rewrite_hello(c, m)) {
         return HANDLED;
     }
     *upp = NULL;
@@ -588,8 +640,10 @@ static void on_topo(void *arg, enum ar_topo_event ev, const struct ar_topo_addr 
         ar_up_master_changed(px);
         break;
     case AR_TOPO_MASTER_LOST:
+        /* Connections made stay: a master busy with a slow command answers no check, yet
+         * is still the master. If it is really gone they fail on their own; a new master
+         * found elsewhere is a MASTER_CHANGED, which moves them. */
         pk_log_warn("no master is reachable now");
-        ar_up_master_changed(px);
         break;
     case AR_TOPO_REPLICAS:
         ar_up_replicas_changed(px);
@@ -719,9 +773,15 @@ void ar_proxy_shutdown(struct ar_proxy *px, void (*done)(void *arg), void *arg)
     px->stopping = true;
     px->stop_done = done;
     px->stop_arg = arg;
+    /* Closed, not merely disabled: a connection the kernel would still complete is one a
+     * client library takes as accepted. */
     for (size_t i = 0; i < px->nlisteners; i++) {
-        evconnlistener_disable(px->listeners[i].l);
+        evconnlistener_free(px->listeners[i].l);
+        if (px->listeners[i].path[0] != '\0') {
+            unlink(px->listeners[i].path);
+        }
     }
+    px->nlisteners = 0;
     for (struct ar_client *c = px->clients; c != NULL; c = c->next) {
         if (!c->gone && c->inflight == 0) {
             ar_client_close(c, true);

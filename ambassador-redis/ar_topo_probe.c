@@ -350,10 +350,21 @@ static void on_replicas(redisAsyncContext *ac, void *reply, void *privdata)
 static void on_role(redisAsyncContext *ac, void *reply, void *privdata)
 {
     const redisReply *r = reply;
-    struct ar_probe *p = probe_reply(ac, r, "ROLE", true);
+    struct ar_probe *p = probe_reply(ac, r, "ROLE", false);
 
     (void)privdata;
     if (p == NULL) {
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR &&
+        (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "NOPERM", 6) == 0)) {
+        /* It answers, but its role is not ours to ask: without upstream credentials the
+         * clients authenticate themselves. An answer is taken as proof enough. */
+        probe_maybe_done(p);
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        probe_fail(p, true, "ROLE: %s", r->str);
         return;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 || !ar_topo_is_str(r->element[0])) {
