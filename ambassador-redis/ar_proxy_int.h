@@ -148,6 +148,10 @@ void ar_up_pause(struct ar_upconn *up, bool paused);
  * clients; shared ones reconnect. */
 void ar_up_master_changed(struct ar_proxy *px);
 
+/* Writes what was just queued on bev now, rather than one loop iteration later, when its
+ * output held before bytes before (0: nothing) and it is a plain connected socket. */
+void ar_write_now(struct bufferevent *bev, size_t before);
+
 /* Frees up at once, without telling anyone (the proxy is being freed). */
 void ar_up_free_now(struct ar_upconn *up);
 

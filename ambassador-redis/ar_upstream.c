@@ -184,8 +184,16 @@ static void flush(struct ar_upconn *up, struct ar_client *to, size_t len)
     if (to == NULL || to->gone || to->bev == NULL) {
         evbuffer_drain(in, len);
     } else {
-        evbuffer_remove_buffer(in, bufferevent_get_output(to->bev), len);
+        struct evbuffer *out = bufferevent_get_output(to->bev);
+        size_t before = evbuffer_get_length(out);
+        evbuffer_remove_buffer(in, out, len);
         px->metrics.bytes_out += len;
+        ar_write_now(to->bev, before);
+        if (to->closing && evbuffer_get_length(out) == 0) {
+            to->closing = false;
+            ar_client_close(to, false); /* its last bytes are written */
+            return;
+        }
     }
     if (to == NULL) {
         return;
@@ -425,11 +433,30 @@ int ar_up_expect(struct ar_upconn *up, struct ar_client *c, uint16_t cmd)
     return 0;
 }
 
+void ar_write_now(struct bufferevent *bev, size_t before)
+{
+    evutil_socket_t fd;
+
+    /* A queue that was not empty has its write under way (and may have watermarks to
+     * cross); TLS writes go through OpenSSL. */
+    if (before != 0 || bufferevent_openssl_get_ssl(bev) != NULL ||
+        (fd = bufferevent_getfd(bev)) < 0) {
+        return;
+    }
+    /* Errors and EAGAIN leave the bytes queued: the bufferevent meets them itself. */
+    evbuffer_write(bufferevent_get_output(bev), fd);
+}
+
 void ar_up_write(struct ar_upconn *up, struct evbuffer *src, size_t len)
 {
     if (len > 0) {
+        struct evbuffer *out = bufferevent_get_output(up->bev);
+        size_t before = evbuffer_get_length(out);
         up->px->metrics.bytes_in += len;
-        evbuffer_remove_buffer(src, bufferevent_get_output(up->bev), len);
+        evbuffer_remove_buffer(src, out, len);
+        if (up->state == AR_UP_READY) {
+            ar_write_now(up->bev, before);
+        }
     }
 }
 
