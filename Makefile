@@ -53,9 +53,10 @@ YAML_LIBS := $(shell pkg-config --libs yaml-0.1 2>/dev/null || echo -lyaml)
 EVENT_CFLAGS := $(shell pkg-config --cflags libevent_core 2>/dev/null)
 EVENT_LIBS := $(shell pkg-config --libs libevent_core 2>/dev/null || echo -levent_core)
 # ambassador-redis: libevent's HTTP (admin endpoint) and OpenSSL bufferevents, hiredis.
-EVENT_EXTRA_LIBS := $(shell pkg-config --libs libevent_extra libevent_openssl 2>/dev/null || \
-	echo -levent_extra -levent_openssl)
-SSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+# libevent_openssl and OpenSSL are not linked: ambassador-redis dlopens them for
+# --upstream-tls only (ar_tls.c). (pkg-config would add -levent, the whole library again.)
+EVENT_EXTRA_LIBS := $(filter-out -levent,$(shell pkg-config --libs libevent_extra 2>/dev/null \
+	|| echo -levent_extra))
 HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null)
 HIREDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 
@@ -139,7 +140,7 @@ $(BINDIR)/podshim: $(BUILD)/shim/main.o $(SHIM_A) $(LIB_A)
 # ---- ambassador-redis/: the Redis ambassador. The same layout as shim/. ------------------
 AR_SRC := $(filter-out ambassador-redis/main.c,$(wildcard ambassador-redis/*.c))
 AR_A := $(BUILD)/ambassador-redis/libar.a
-AR_LIBS := $(EVENT_EXTRA_LIBS) $(EVENT_LIBS) $(SSL_LIBS) $(HIREDIS_LIBS) $(YAML_LIBS)
+AR_LIBS := $(EVENT_EXTRA_LIBS) $(EVENT_LIBS) $(HIREDIS_LIBS) $(YAML_LIBS) -ldl
 
 $(AR_A): $(AR_SRC:%.c=$(BUILD)/%.o)
 	@rm -f $@

@@ -20,10 +20,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
-#include <openssl/ssl.h>
 
 #include "ar_cmd.h"
 #include "ar_proxy_int.h"
+#include "ar_tls.h"
 #include "pk_log.h"
 
 /* A client whose upstream has this much unsent is not read until it drains. */
@@ -686,7 +686,9 @@ struct ar_proxy *ar_proxy_new(struct event_base *base, const struct ar_conf *con
     }
     px->base = base;
     px->conf = conf;
-    if (conf->upstream_tls && (px->ssl_ctx = ar_up_tls_context(conf, err, errsz)) == NULL) {
+    if (conf->upstream_tls &&
+        ((px->tls = ar_tls_load(err, errsz)) == NULL ||
+         (px->ssl_ctx = ar_up_tls_context(px->tls, conf, err, errsz)) == NULL)) {
         goto fail;
     }
     px->listeners = calloc(conf->nlisten, sizeof(*px->listeners));
@@ -725,12 +727,17 @@ int ar_proxy_reload(struct ar_proxy *px, const struct ar_conf *conf, char *err, 
         snprintf(err, errsz, "mode and upstream-conns change only with a restart");
         return -1;
     }
-    if (conf->upstream_tls && (ctx = ar_up_tls_context(conf, err, errsz)) == NULL) {
+    if (conf->upstream_tls && px->tls == NULL && (px->tls = ar_tls_load(err, errsz)) == NULL) {
+        return -1; /* loaded once, kept: freeing a context needs it */
+    }
+    if (conf->upstream_tls && (ctx = ar_up_tls_context(px->tls, conf, err, errsz)) == NULL) {
         return -1;
     }
     topo = topo_start(px, conf, err, errsz);
     if (topo == NULL) {
-        SSL_CTX_free(ctx);
+        if (ctx != NULL) {
+            px->tls->SSL_CTX_free(ctx);
+        }
         return -1;
     }
     if (conf->nlisten != px->conf->nlisten) {
@@ -738,7 +745,9 @@ int ar_proxy_reload(struct ar_proxy *px, const struct ar_conf *conf, char *err, 
     }
     ar_topo_free(px->topo);
     px->topo = topo;
-    SSL_CTX_free(px->ssl_ctx);
+    if (px->ssl_ctx != NULL) {
+        px->tls->SSL_CTX_free(px->ssl_ctx); /* connections hold references of their own */
+    }
     px->ssl_ctx = ctx;
     px->conf = conf;
     return 0;
@@ -838,6 +847,9 @@ void ar_proxy_free(struct ar_proxy *px)
     if (px->dns != NULL) {
         evdns_base_free(px->dns, 0);
     }
-    SSL_CTX_free(px->ssl_ctx);
+    if (px->ssl_ctx != NULL) {
+        px->tls->SSL_CTX_free(px->ssl_ctx);
+    }
+    ar_tls_unload(px->tls);
     free(px);
 }

@@ -19,6 +19,7 @@ struct evdns_base;
 struct event;
 struct evhttp;
 struct ssl_ctx_st;
+struct ar_tls;
 
 /* How far an upstream connection has got. */
 enum ar_up_state {
@@ -107,6 +108,7 @@ struct ar_proxy {
     size_t next_replica;           /* round-robin over the healthy replicas */
     size_t next_shared;            /* round-robin for new clients */
     struct ssl_ctx_st *ssl_ctx;    /* --upstream-tls, or NULL */
+    struct ar_tls *tls;            /* the TLS libraries, loaded for --upstream-tls, or NULL */
     struct evhttp *admin;
     struct ar_metrics metrics;
     size_t nupconns;               /* open upstream connections */
@@ -149,14 +151,15 @@ void ar_up_pause(struct ar_upconn *up, bool paused);
 void ar_up_master_changed(struct ar_proxy *px);
 
 /* Writes what was just queued on bev now, rather than one loop iteration later, when its
- * output held before bytes before (0: nothing) and it is a plain connected socket. */
+ * output held before bytes before (0: nothing). bev: a plain connected socket, not TLS. */
 void ar_write_now(struct bufferevent *bev, size_t before);
 
 /* Frees up at once, without telling anyone (the proxy is being freed). */
 void ar_up_free_now(struct ar_upconn *up);
 
 /* TLS context from the configuration, or NULL with err. */
-struct ssl_ctx_st *ar_up_tls_context(const struct ar_conf *conf, char *err, size_t errsz);
+struct ssl_ctx_st *ar_up_tls_context(const struct ar_tls *tls, const struct ar_conf *conf,
+                                     char *err, size_t errsz);
 
 /* ---- ar_proxy.c -------------------------------------------------------------------- */
 

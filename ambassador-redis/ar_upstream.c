@@ -14,11 +14,9 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "ar_proxy_int.h"
+#include "ar_tls.h"
 #include "pk_log.h"
 
 /* A client is paused when its connection has 4 MiB unsent (ar_proxy.c); they all go on
@@ -52,54 +50,61 @@ static bool is_ip(const char *host)
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-struct ssl_ctx_st *ar_up_tls_context(const struct ar_conf *conf, char *err, size_t errsz)
+struct ssl_ctx_st *ar_up_tls_context(const struct ar_tls *tls, const struct ar_conf *conf,
+                                     char *err, size_t errsz)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = tls->SSL_CTX_new(tls->TLS_client_method());
     const char *step = "SSL_CTX_new";
 
     if (ctx == NULL) {
         goto fail;
     }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    tls->SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
     step = conf->tls_ca_file != NULL ? "tls-ca-file" : "the system's CA certificates";
     if ((conf->tls_ca_file != NULL
-             ? SSL_CTX_load_verify_locations(ctx, conf->tls_ca_file, NULL)
-             : SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+             ? tls->SSL_CTX_load_verify_locations(ctx, conf->tls_ca_file, NULL)
+             : tls->SSL_CTX_set_default_verify_paths(ctx)) != 1) {
         goto fail;
     }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    tls->SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     if (conf->tls_cert_file != NULL) {
         step = "tls-cert-file";
-        if (SSL_CTX_use_certificate_chain_file(ctx, conf->tls_cert_file) != 1) {
+        if (tls->SSL_CTX_use_certificate_chain_file(ctx, conf->tls_cert_file) != 1) {
             goto fail;
         }
         step = "tls-key-file";
-        if (SSL_CTX_use_PrivateKey_file(ctx, conf->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(ctx) != 1) {
+        if (tls->SSL_CTX_use_PrivateKey_file(ctx, conf->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+            tls->SSL_CTX_check_private_key(ctx) != 1) {
             goto fail;
         }
     }
     return ctx;
 fail:
-    snprintf(err, errsz, "%s: %s", step, ERR_reason_error_string(ERR_peek_last_error()));
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
+    snprintf(err, errsz, "%s: %s", step,
+             tls->ERR_reason_error_string(tls->ERR_peek_last_error()));
+    tls->ERR_clear_error();
+    if (ctx != NULL) {
+        tls->SSL_CTX_free(ctx);
+    }
     return NULL;
 }
 
 /* An SSL object for host: SNI unless it is an IP literal, and the name (or IP) checked. */
 static SSL *tls_for(struct ar_proxy *px, const char *host)
 {
+    const struct ar_tls *tls = px->tls;
     const char *name = px->conf->tls_server_name != NULL ? px->conf->tls_server_name : host;
-    SSL *ssl = SSL_new(px->ssl_ctx);
+    SSL *ssl = tls->SSL_new(px->ssl_ctx);
 
     if (ssl == NULL) {
         return NULL;
     }
     if (is_ip(name)) {
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
-    } else if (SSL_set_tlsext_host_name(ssl, name) != 1 || SSL_set1_host(ssl, name) != 1) {
-        SSL_free(ssl);
+        tls->X509_VERIFY_PARAM_set1_ip_asc(tls->SSL_get0_param(ssl), name);
+    } else if (tls->SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                             (void *)name) != 1 ||
+               tls->SSL_set1_host(ssl, name) != 1) {
+        tls->SSL_free(ssl);
         return NULL;
     }
     return ssl;
@@ -293,10 +298,10 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
         snprintf(why, sizeof(why), "%s", up->state == AR_UP_CONNECTING ? "connect timed out"
                                                                         : "timed out");
     } else if (what & BEV_EVENT_ERROR) {
-        unsigned long ssl_err = bufferevent_get_openssl_error(bev);
+        unsigned long ssl_err = px->tls != NULL ? px->tls->bufferevent_get_openssl_error(bev) : 0;
         int dns_err = bufferevent_socket_get_dns_error(bev);
         snprintf(why, sizeof(why), "%s",
-                 ssl_err != 0   ? ERR_reason_error_string(ssl_err)
+                 ssl_err != 0   ? px->tls->ERR_reason_error_string(ssl_err)
                  : dns_err != 0 ? evutil_gai_strerror(dns_err)
                                 : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     } else {
@@ -377,7 +382,7 @@ struct ar_upconn *ar_up_new(struct ar_proxy *px, struct ar_client *owner, size_t
     if (px->ssl_ctx != NULL) {
         SSL *ssl = tls_for(px, up->addr.host);
         up->bev = ssl == NULL ? NULL
-                              : bufferevent_openssl_socket_new(px->base, -1, ssl,
+                              : px->tls->bufferevent_openssl_socket_new(px->base, -1, ssl,
                                                                BUFFEREVENT_SSL_CONNECTING,
                                                                BEV_OPT_CLOSE_ON_FREE);
     } else {
@@ -438,9 +443,8 @@ void ar_write_now(struct bufferevent *bev, size_t before)
     evutil_socket_t fd;
 
     /* A queue that was not empty has its write under way (and may have watermarks to
-     * cross); TLS writes go through OpenSSL. */
-    if (before != 0 || bufferevent_openssl_get_ssl(bev) != NULL ||
-        (fd = bufferevent_getfd(bev)) < 0) {
+     * cross). Never called for a TLS bufferevent: its bytes go through OpenSSL. */
+    if (before != 0 || (fd = bufferevent_getfd(bev)) < 0) {
         return;
     }
     /* Errors and EAGAIN leave the bytes queued: the bufferevent meets them itself. */
@@ -454,7 +458,7 @@ void ar_up_write(struct ar_upconn *up, struct evbuffer *src, size_t len)
         size_t before = evbuffer_get_length(out);
         up->px->metrics.bytes_in += len;
         evbuffer_remove_buffer(src, out, len);
-        if (up->state == AR_UP_READY) {
+        if (up->state == AR_UP_READY && up->px->tls == NULL) {
             ar_write_now(up->bev, before);
         }
     }

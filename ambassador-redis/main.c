@@ -7,7 +7,6 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
-#include <openssl/opensslv.h>
 
 #include "ar_conf.h"
 #include "ar_proxy.h"
@@ -36,8 +35,8 @@ static int check(void *base, char *err, size_t errsz)
 
 static void version_extra(FILE *out)
 {
-    fprintf(out, "libevent %s\nhiredis %d.%d.%d\n%s\n", event_get_version(), HIREDIS_MAJOR,
-            HIREDIS_MINOR, HIREDIS_PATCH, OPENSSL_VERSION_TEXT);
+    fprintf(out, "libevent %s\nhiredis %d.%d.%d\nOpenSSL: loaded for --upstream-tls only\n",
+            event_get_version(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 }
 
 static void stopped(void *arg)
