@@ -56,6 +56,8 @@ struct ar_upconn {
     size_t shared_index;       /* shared: its slot in px->shared */
     struct ar_resp_parser rp;  /* replies */
     uint64_t fed;              /* bytes of the current reply already fed to rp */
+    uint64_t sent;             /* of those, bytes already passed on (a large reply goes
+                                * out as it comes, not once it is whole) */
     struct ar_pending *pend;   /* a ring of replies awaited, oldest first */
     size_t pend_cap, pend_head, pend_len;
     bool streaming;            /* dedicated and subscribed/monitoring: replies are no longer

@@ -215,6 +215,47 @@ static void flush(struct ar_upconn *up, struct ar_client *to, size_t len)
     }
 }
 
+/* A reply this large is passed on as it comes rather than held until it is whole. */
+#define STREAM_MIN (64u * 1024)
+
+/* Passes the unsent part of the reply being read (at the front of the input) to the client
+ * at the head of the queue, when that is whom it belongs to. */
+static void stream_head(struct ar_upconn *up)
+{
+    struct ar_proxy *px = up->px;
+    struct evbuffer *in = bufferevent_get_input(up->bev);
+    size_t n = (size_t)(up->fed - up->sent);
+    unsigned char first;
+    struct ar_client *to;
+
+    if (up->pend_len == 0 || up->pend[up->pend_head].kind != AR_PEND_CLIENT) {
+        return;
+    }
+    if (up->sent == 0 && (evbuffer_copyout(in, &first, 1) != 1 || first == '>' || first == '|')) {
+        return; /* a push, or an attribute before one maybe: whole, as usual */
+    }
+    to = up->pend[up->pend_head].client;
+    if (to->gone || to->bev == NULL) {
+        evbuffer_drain(in, n);
+    } else {
+        struct evbuffer *out = bufferevent_get_output(to->bev);
+        size_t before = evbuffer_get_length(out);
+        evbuffer_remove_buffer(in, out, n);
+        px->metrics.bytes_out += n;
+        ar_write_now(to->bev, before);
+    }
+    up->sent = up->fed;
+    if (!to->gone && ar_client_output_full(to)) {
+        if (up->owner == to || up->rclient == to) {
+            ar_up_pause(up, true);
+        } else {
+            pk_log_warn("closing a multiplexed client that does not read its replies");
+            px->metrics.slow_clients_closed++;
+            ar_client_close(to, false); /* the rest of its reply is dropped */
+        }
+    }
+}
+
 static void up_read(struct bufferevent *bev, void *arg)
 {
     struct ar_upconn *up = arg;
@@ -225,7 +266,7 @@ static void up_read(struct bufferevent *bev, void *arg)
     while (up->state == AR_UP_READY && !up->paused) {
         struct evbuffer_iovec v[16];
         struct evbuffer_ptr at;
-        size_t pos = acc_len + up->fed;
+        size_t pos = acc_len + (size_t)(up->fed - up->sent);
         int n;
 
         if (up->streaming && up->pend_len == 0 && up->fed == 0 && up->owner != NULL) {
@@ -254,10 +295,19 @@ static void up_read(struct bufferevent *bev, void *arg)
             ar_up_close(up, "a bad reply from the server");
             return;
         }
+        if (up->rp.state == AR_RESP_MORE && up->fed - up->sent >= STREAM_MIN) {
+            flush(up, acc, acc_len); /* the replies before it, so that it is at the front */
+            acc_len = 0;
+            acc = NULL;
+            if (up->state != AR_UP_DEAD) {
+                stream_head(up);
+            }
+            continue;
+        }
         if (up->rp.state == AR_RESP_DONE) {
-            size_t len = (size_t)up->rp.msg.len;
+            size_t len = (size_t)(up->rp.msg.len - up->sent);
             struct ar_client *to = route(up, &up->rp.msg);
-            up->fed = 0;
+            up->fed = up->sent = 0;
             ar_resp_next(&up->rp);
             if (to != acc) {
                 flush(up, acc, acc_len);
@@ -505,6 +555,10 @@ void ar_up_close(struct ar_upconn *up, const char *why)
                px->shared[up->shared_index] == up) {
         px->shared[up->shared_index] = NULL;
         event_base_once(px->base, -1, EV_TIMEOUT, retry_shared, px, &soon);
+    }
+    if (up->sent > 0 && up->pend_len > 0 && up->pend[up->pend_head].kind == AR_PEND_CLIENT) {
+        /* Half of a reply is out: an error after it would be garbage. Close that client. */
+        ar_client_close(up->pend[up->pend_head].client, false);
     }
     while (up->pend_len > 0) {
         struct ar_pending p = ring_pop(up);

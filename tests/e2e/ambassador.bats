@@ -515,3 +515,21 @@ EOF
     running amb
     amb_pong
 }
+
+@test "a 48 MB reply to a client that never reads is passed on as it comes, not held whole" {
+    redis_start m
+    head -c 50331648 /dev/zero | tr '\0' x >"$W/huge.bin"
+    rcli "$(port_of m)" -x SET huge <"$W/huge.bin" >/dev/null
+    for mode in pinned multiplex; do
+        amb_start --upstream "127.0.0.1:$(port_of m)" --client-output-limit 4194304 --mode "$mode"
+        wait_for 10 amb_pong
+        # Held whole, the reply alone would grow the ambassador by 48 MB.
+        run resp backpressure "127.0.0.1:$AMB_PORT" --key huge --count 2 --pid "$AMB_PID" \
+            --limit 4194304 --seconds 3
+        echo "$mode: $output"
+        [ "$status" -eq 0 ]
+        running amb
+        amb_pong
+        amb_stop
+    done
+}
