@@ -76,15 +76,8 @@ struct ar_tls *ar_tls_load(char *err, size_t errsz)
 
 void ar_tls_unload(struct ar_tls *t)
 {
-    if (t == NULL) {
-        return;
-    }
-    /* libevent_openssl first: it uses libssl. */
-    if (t->event_lib != NULL) {
-        dlclose(t->event_lib);
-    }
-    if (t->ssl_lib != NULL) {
-        dlclose(t->ssl_lib);
-    }
+    /* The libraries stay loaded: libevent finishes freeing a TLS bufferevent after
+     * bufferevent_free returns, through libevent_openssl, and OpenSSL registers exit
+     * handlers of its own. Unmapping them under either is a crash at exit. */
     free(t);
 }

@@ -44,7 +44,7 @@ struct ar_tls {
  * ar_tls_unload), or NULL with err naming the library or function missing. */
 struct ar_tls *ar_tls_load(char *err, size_t errsz);
 
-/* Accepts NULL. */
+/* Frees the table; the libraries stay loaded until the process ends. Accepts NULL. */
 void ar_tls_unload(struct ar_tls *t);
 
 #endif

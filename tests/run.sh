@@ -29,6 +29,7 @@ if [ "$e2e" -eq 1 ]; then
 fi
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-120}
 E2E_TIMEOUT=${E2E_TIMEOUT:-600}
+# E2E_ONLY=NAME runs tests/e2e/NAME.bats alone (a glob: "amb*").
 
 passed=0
 failed=0
@@ -76,7 +77,7 @@ if [ "$e2e" -eq 1 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "tests/run.sh: end-to-end tests need root (namespaces); they are skipped" >&2
     fi
-    for t in "$top"/tests/e2e/*.bats; do
+    for t in "$top"/tests/e2e/${E2E_ONLY:-*}.bats; do
         [ -f "$t" ] || continue
         name=e2e/$(basename "$t" .bats)
         timeout "$E2E_TIMEOUT" bats --tap "$t" >"$out" 2>&1
