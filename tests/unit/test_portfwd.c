@@ -497,7 +497,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void pump(struct fx *fx)
 {
     struct shim_portfwd_stats st;
+    struct timeval most = {0, 20 * 1000};
 
+    /* Bounded: once the forwarders are gone the base may have nothing that fires, and the
+     * callers' deadlines must still be checked. */
+    event_base_loopexit(fx->base, &most);
     event_base_loop(fx->base, EVLOOP_ONCE);
     if (fx->fwd != NULL) {
         shim_portfwd_stats(fx->fwd, &st);
