@@ -1061,6 +1061,13 @@ static void test_destroy_with_live_connections(void **state)
     } while ((st.active < 3 || st.buffered < 3 * SHIM_PORTFWD_HIGH_WATER || st2.active < 2 ||
               st2.bytes_from_pod < 4) &&
              now_ms() < deadline);
+    /* Seen under ASan: this wait running to its deadline (then the alarm ends the test).
+     * Say which condition was not met. */
+    print_message("# before destroy, after %ld ms: active %zu buffered %zu; fwd2 active %zu "
+                  "bytes_from_pod %llu\n",
+                  CLIENT_WAIT_MS - (deadline - now_ms()), (size_t)st.active,
+                  (size_t)st.buffered, (size_t)st2.active,
+                  (unsigned long long)st2.bytes_from_pod);
     assert_int_equal(st.active, 3);
     assert_int_equal(st2.active, 2);
     assert_true(st.buffered >= 3 * SHIM_PORTFWD_HIGH_WATER);
