@@ -225,9 +225,8 @@ static struct ar_upconn *replica_target(struct ar_client *c, char *err, size_t e
 }
 
 /* Whether m goes to a replica: a read-only command outside a transaction, when reads may. */
-static bool for_replica(const struct ar_client *c, const struct ar_resp_msg *m, unsigned flags)
+static bool for_replica(const struct ar_client *c, unsigned flags)
 {
-    (void)m;
     return c->px->conf->read_from != AR_READ_MASTER && (flags & AR_CMD_READONLY) &&
            !(flags & AR_CMD_STATEFUL) && !c->in_tx;
 }
@@ -288,6 +287,26 @@ static void track_tx(struct ar_client *c, const char *name)
     }
 }
 
+/* The command waits: for the replies in flight (c->waiting, resumed when the last one is
+ * delivered), or only for the bytes before it to be written (client_process goes on). */
+static enum action wait_turn(struct ar_client *c)
+{
+    c->waiting = c->inflight > 0;
+    return STOP;
+}
+
+/* Answers the command m at the front of c's input with "-ERR ambassador: why". */
+static enum action answer_error(struct ar_client *c, const struct ar_resp_msg *m,
+                                const char *why)
+{
+    char text[400];
+
+    evbuffer_drain(bufferevent_get_input(c->bev), (size_t)m->len);
+    snprintf(text, sizeof(text), "ERR ambassador: %s", why);
+    ar_client_error(c, text);
+    return HANDLED;
+}
+
 /* Decides what to do with the command m at offset off of c's input (the bytes before it
  * are commands already bound for the same connection). Local answers are written only when
  * nothing is in flight or waiting to be written: a reply never overtakes an earlier one. */
@@ -296,7 +315,7 @@ static enum action decide(struct ar_client *c, const struct ar_resp_msg *m, size
 {
     struct ar_proxy *px = c->px;
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    bool local, moves;
+    bool local, moves, busy;
     unsigned flags;
     char err[300];
 
@@ -313,9 +332,9 @@ static enum action decide(struct ar_client *c, const struct ar_resp_msg *m, size
     local = (flags & AR_CMD_QUIT) || (!c->authed && !hello_auth) ||
             (px->conf->client_secret != NULL && strcmp(m->name, "auth") == 0);
     moves = c->up == NULL && (px->conf->mode == AR_MODE_PINNED || (flags & AR_CMD_STATEFUL));
-    if ((local || moves) && (off > 0 || c->inflight > 0)) {
-        c->waiting = c->inflight > 0; /* else: once the bytes before it are written */
-        return STOP;
+    busy = off > 0 || c->inflight > 0;
+    if ((local || moves || hello_auth) && busy) {
+        return wait_turn(c);
     }
     c->waiting = false;
     if (local) {
@@ -337,47 +356,28 @@ static enum action decide(struct ar_client *c, const struct ar_resp_msg *m, size
         }
         return HANDLED;
     }
-    if (hello_auth && (off > 0 || c->inflight > 0)) {
-        c->waiting = c->inflight > 0;
-        return STOP;
-    }
     if (hello_auth && !rewrite_hello(c, m)) {
         return HANDLED;
     }
     *upp = NULL;
-    if (for_replica(c, m, flags)) {
+    if (for_replica(c, flags)) {
         *upp = replica_target(c, err, sizeof(err));
         if (*upp == NULL && px->conf->read_from == AR_READ_REPLICA) {
-            if (off > 0 || c->inflight > 0) {
-                c->waiting = c->inflight > 0;
-                return STOP;
-            }
-            char text[400];
-            evbuffer_drain(in, (size_t)m->len);
-            snprintf(text, sizeof(text), "ERR ambassador: %s", err);
-            ar_client_error(c, text);
-            return HANDLED;
+            return busy ? wait_turn(c) : answer_error(c, m, err);
         }
     }
     if (*upp == NULL) {
         *upp = target(c, flags, err, sizeof(err));
     }
-    if (*upp != NULL && *upp != c->last && (off > 0 || c->inflight > 0)) {
-        /* Another connection: its reply could overtake those in flight. */
-        c->waiting = c->inflight > 0;
-        return STOP;
+    if (*upp != NULL && *upp != c->last && busy) {
+        return wait_turn(c); /* another connection: its reply could overtake those in flight */
     }
     if (*upp == NULL) {
-        char text[400];
-        if (off > 0 || c->inflight > 0) {
-            c->waiting = c->inflight > 0;
-            return STOP; /* the error waits for the replies before it */
+        if (busy) {
+            return wait_turn(c); /* the error waits for the replies before it */
         }
         px->metrics.no_master++;
-        evbuffer_drain(in, (size_t)m->len);
-        snprintf(text, sizeof(text), "ERR ambassador: %s", err);
-        ar_client_error(c, text);
-        return HANDLED;
+        return answer_error(c, m, err);
     }
     if (evbuffer_get_length(bufferevent_get_output((*upp)->bev)) > UP_OUT_HIGH) {
         /* The server does not keep up: stop reading this client until it drains. */

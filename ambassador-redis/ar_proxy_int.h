@@ -63,7 +63,6 @@ struct ar_upconn {
     bool streaming;            /* dedicated and subscribed/monitoring: replies are no longer
                                 * one per command; everything goes to the owner */
     bool paused;               /* not read: the owner's output is over its limit */
-    struct event *retry;       /* shared: reconnect after a failure */
 };
 
 /* One client connection. */

@@ -37,9 +37,6 @@ static void up_free_later(evutil_socket_t fd, short what, void *arg)
     struct ar_upconn *up = arg;
     (void)fd;
     (void)what;
-    if (up->retry != NULL) {
-        event_free(up->retry);
-    }
     free(up->pend);
     free(up);
 }
@@ -177,6 +174,23 @@ static struct ar_client *route(struct ar_upconn *up, const struct ar_resp_msg *m
     return up->owner; /* a push, or a subscribed connection's message */
 }
 
+/* After bytes for to were queued: over --client-output-limit, its own connection stops
+ * being read until the output drains; a shared one cannot wait for one client, which is
+ * closed instead. */
+static void check_full(struct ar_upconn *up, struct ar_client *to)
+{
+    if (to->gone || !ar_client_output_full(to)) {
+        return;
+    }
+    if (up->owner == to || up->rclient == to) {
+        ar_up_pause(up, true); /* resumed when its output drains */
+    } else {
+        pk_log_warn("closing a multiplexed client that does not read its replies");
+        up->px->metrics.slow_clients_closed++;
+        ar_client_close(to, false);
+    }
+}
+
 /* Moves the first len bytes of up's input (whole replies) to client to, or drops them. */
 static void flush(struct ar_upconn *up, struct ar_client *to, size_t len)
 {
@@ -204,15 +218,7 @@ static void flush(struct ar_upconn *up, struct ar_client *to, size_t len)
         return;
     }
     ar_client_replied(to);
-    if (!to->gone && ar_client_output_full(to)) {
-        if (up->owner == to || up->rclient == to) {
-            ar_up_pause(up, true); /* resumed when its output drains */
-        } else {
-            pk_log_warn("closing a multiplexed client that does not read its replies");
-            px->metrics.slow_clients_closed++;
-            ar_client_close(to, false);
-        }
-    }
+    check_full(up, to);
 }
 
 /* A reply this large is passed on as it comes rather than held until it is whole. */
@@ -245,15 +251,7 @@ static void stream_head(struct ar_upconn *up)
         ar_write_now(to->bev, before);
     }
     up->sent = up->fed;
-    if (!to->gone && ar_client_output_full(to)) {
-        if (up->owner == to || up->rclient == to) {
-            ar_up_pause(up, true);
-        } else {
-            pk_log_warn("closing a multiplexed client that does not read its replies");
-            px->metrics.slow_clients_closed++;
-            ar_client_close(to, false); /* the rest of its reply is dropped */
-        }
-    }
+    check_full(up, to); /* closed: the rest of its reply is dropped */
 }
 
 static void up_read(struct bufferevent *bev, void *arg)
@@ -608,9 +606,6 @@ void ar_up_free_now(struct ar_upconn *up)
 {
     if (up->bev != NULL) {
         bufferevent_free(up->bev);
-    }
-    if (up->retry != NULL) {
-        event_free(up->retry);
     }
     free(up->pend);
     free(up);
