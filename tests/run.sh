@@ -35,7 +35,8 @@ passed=0
 failed=0
 skipped=0
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT INT TERM
+failures=$(mktemp) # the failing cases' lines, repeated above the summary
+trap 'rm -f "$out" "$failures"' EXIT INT TERM
 
 # count SUITE RC: tally the TAP lines in $out; print failures with their diagnostics.
 count() {
@@ -50,8 +51,10 @@ count() {
             echo "not ok - $suite timed out"
         else
             echo "not ok - $suite exited with status $rc without a failing case"
-        fi
+        fi | tee -a "$failures"
     fi
+    grep '^not ok ' "$out" | grep -v '# [Ss][Kk][Ii][Pp]' | sed "s|^|  $suite: |" >>"$failures"
+
     # Show each case once, prefixed by its suite, with the diagnostics of failures.
     awk -v suite="$suite" '
         /^ok / { print "  " suite ": " $0; shown = 0; next }
@@ -85,5 +88,9 @@ if [ "$e2e" -eq 1 ]; then
     done
 fi
 
+if [ -s "$failures" ]; then
+    echo "failed:"
+    cat "$failures"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]

@@ -46,6 +46,9 @@
 enum { P_ECHO, P_COUNT, P_BIG, P_CLOSED, NPORTS };
 
 static unsigned char pattern[CHUNK + PERIOD];
+/* The process group clients join (the pod's, set by setup), so teardown can kill any a
+ * failed test left waiting; 0 when there is none. */
+static pid_t client_group;
 
 struct fx {
     const char *skip_why; /* set when the test cannot run here */
@@ -305,7 +308,8 @@ struct client {
     size_t id;     /* selects this client's payload */
     size_t size;
     size_t nconn; /* echo: sequential connections */
-    int go;       /* -1, or a pipe: echo the first chunk, then wait for one byte here */
+    int go;       /* -1, or a pipe: echo the first chunk, then wait for one byte here;
+                   * big: read nothing until a byte comes here */
     int stall_ms; /* big: read nothing for this long first */
     bool cut;     /* big: the stream must end early (the forwarder was destroyed) */
 };
@@ -358,6 +362,9 @@ static int big_client(struct client *cl)
         return cfail("big: connect: %s", strerror(errno));
     }
     usleep((useconds_t)cl->stall_ms * 1000);
+    if (cl->go >= 0 && read(cl->go, buf, 1) != 1) {
+        return cfail("go pipe closed");
+    }
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR) {
@@ -464,6 +471,9 @@ static pid_t spawn(client_fn *fn, const struct client *cl)
 
     if (pid == 0) {
         struct client mine = *cl;
+        if (client_group > 0) {
+            setpgid(0, client_group);
+        }
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) {
             _exit(1);
@@ -480,6 +490,9 @@ static pid_t spawn(client_fn *fn, const struct client *cl)
         }
         alarm(TEST_SECONDS);
         _exit(fn(&mine));
+    }
+    if (pid > 0 && client_group > 0) {
+        setpgid(pid, client_group); /* as the child does: no race on who is first */
     }
     return pid;
 }
@@ -657,6 +670,7 @@ static int setup(void **state)
         ns_main(ready[1], fx->port, parent);
     }
     setpgid(fx->ns_pid, fx->ns_pid); /* as the child does: no race on who is first */
+    client_group = fx->ns_pid;
     close(ready[1]);
     if (read_full(ready[0], msg, 2) < 1) {
         close(ready[0]);
@@ -692,9 +706,10 @@ static int teardown(void **state)
         event_base_free(fx->base);
     }
     if (fx->ns_pid > 0) {
-        kill(-fx->ns_pid, SIGKILL);
+        kill(-fx->ns_pid, SIGKILL); /* the pod's servers, and any client still running */
         waitpid(fx->ns_pid, NULL, 0);
     }
+    client_group = 0;
     /* The servers' forks, handed to us as the subreaper when their parent died. */
     while (waitpid(-1, NULL, 0) > 0 || errno == EINTR) {
     }
@@ -1043,8 +1058,7 @@ static void test_destroy_with_live_connections(void **state)
     for (size_t i = 0; i < 3; i++) {
         pids[i] =
             spawn(big_client,
-                  &(struct client){
-                      .port = shim_portfwd_port(fx->fwd), .go = -1, .stall_ms = 2000, .cut = true});
+                  &(struct client){.port = shim_portfwd_port(fx->fwd), .go = gp[0], .cut = true});
         assert_true(pids[i] > 0);
     }
     for (size_t i = 3; i < 5; i++) {
@@ -1053,30 +1067,33 @@ static void test_destroy_with_live_connections(void **state)
         assert_true(pids[i] > 0);
     }
     close(gp[0]);
+    /* Wait until the big streams are held back: nothing more comes from the pod for 100 ms
+     * while each connection holds data. A held-back connection has more than LOW_WATER
+     * waiting (below it, it would be read again); how much more depends on how much the
+     * kernel's socket buffers took, so HIGH_WATER is not a condition one can wait for. */
     deadline = now_ms() + CLIENT_WAIT_MS;
-    do {
-        pump(fx);
+    for (long still_since = now_ms(), last = -1;; pump(fx)) {
         shim_portfwd_stats(fx->fwd, &st);
         shim_portfwd_stats(fx->fwd2, &st2);
-    } while ((st.active < 3 || st.buffered < 3 * SHIM_PORTFWD_HIGH_WATER || st2.active < 2 ||
-              st2.bytes_from_pod < 4) &&
-             now_ms() < deadline);
-    /* Seen under ASan: this wait running to its deadline (then the alarm ends the test).
-     * Say which condition was not met. */
-    print_message("# before destroy, after %ld ms: active %zu buffered %zu; fwd2 active %zu "
-                  "bytes_from_pod %llu\n",
-                  CLIENT_WAIT_MS - (deadline - now_ms()), (size_t)st.active,
-                  (size_t)st.buffered, (size_t)st2.active,
-                  (unsigned long long)st2.bytes_from_pod);
+        if ((long)st.bytes_from_pod != last) {
+            last = (long)st.bytes_from_pod;
+            still_since = now_ms();
+        }
+        if ((st.active == 3 && st.buffered > 3 * SHIM_PORTFWD_LOW_WATER &&
+             now_ms() - still_since >= 100 && st2.active == 2 && st2.bytes_from_pod >= 4) ||
+            now_ms() >= deadline) {
+            break;
+        }
+    }
     assert_int_equal(st.active, 3);
     assert_int_equal(st2.active, 2);
-    assert_true(st.buffered >= 3 * SHIM_PORTFWD_HIGH_WATER);
+    assert_true(st.buffered > 3 * SHIM_PORTFWD_LOW_WATER);
 
     shim_portfwd_destroy(fx->fwd);
     fx->fwd = NULL;
     shim_portfwd_destroy(fx->fwd2);
     fx->fwd2 = NULL;
-    assert_int_equal(write(gp[1], "gg", 2), 2);
+    assert_int_equal(write(gp[1], "ggggg", 5), 5); /* one byte for each client */
     close(gp[1]);
     wait_clients(fx, pids, 5);
 }
