@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h> /* ev_write, for ar_write_now */
 #include <event2/dns.h>
 #include <event2/event.h>
 
@@ -488,6 +489,7 @@ int ar_up_expect(struct ar_upconn *up, struct ar_client *c, uint16_t cmd)
 
 void ar_write_now(struct bufferevent *bev, size_t before)
 {
+    struct evbuffer *out = bufferevent_get_output(bev);
     evutil_socket_t fd;
 
     /* A queue that was not empty has its write under way (and may have watermarks to
@@ -495,8 +497,19 @@ void ar_write_now(struct bufferevent *bev, size_t before)
     if (before != 0 || (fd = bufferevent_getfd(bev)) < 0) {
         return;
     }
-    /* Errors and EAGAIN leave the bytes queued: the bufferevent meets them itself. */
-    evbuffer_write(bufferevent_get_output(bev), fd);
+    /* A socket bufferevent keeps the front of its output frozen so that only it drains
+     * it: evbuffer_write would fail without a syscall. Errors and EAGAIN leave the bytes
+     * queued: the bufferevent meets them itself. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) == 0) {
+        /* Queuing the bytes armed the write event; all are written, so it would only wake
+         * the loop to find nothing to do. Disarmed in the same loop turn, the epoll
+         * changelist makes neither change (saves 2 epoll_ctl and a loop turn per reply).
+         * The next bytes queued arm it again. */
+        event_del(&bev->ev_write);
+    }
 }
 
 void ar_up_write(struct ar_upconn *up, struct evbuffer *src, size_t len)
@@ -506,7 +519,9 @@ void ar_up_write(struct ar_upconn *up, struct evbuffer *src, size_t len)
         size_t before = evbuffer_get_length(out);
         up->px->metrics.bytes_in += len;
         evbuffer_remove_buffer(src, out, len);
-        if (up->state == AR_UP_READY && up->px->tls == NULL) {
+        /* A shared connection is written one loop turn later, when every client read in
+         * this turn has added its commands: one write, one read for Redis, for all. */
+        if (up->state == AR_UP_READY && up->px->tls == NULL && up->owner != NULL) {
             ar_write_now(up->bev, before);
         }
     }
