@@ -59,8 +59,13 @@ EVENT_EXTRA_LIBS := $(filter-out -levent,$(shell pkg-config --libs libevent_extr
 	|| echo -levent_extra))
 HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null)
 HIREDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
+PCRE2_CFLAGS := $(shell pkg-config --cflags libpcre2-8 2>/dev/null)
+PCRE2_LIBS := $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
+JANSSON_CFLAGS := $(shell pkg-config --cflags jansson 2>/dev/null)
+JANSSON_LIBS := $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
-ALL_CPPFLAGS := -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(EVENT_CFLAGS) $(HIREDIS_CFLAGS) $(CPPFLAGS)
+ALL_CPPFLAGS := -D_GNU_SOURCE -Ilib $(YAML_CFLAGS) $(EVENT_CFLAGS) $(HIREDIS_CFLAGS) \
+	$(PCRE2_CFLAGS) $(JANSSON_CFLAGS) $(CPPFLAGS)
 ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(LDFLAGS)
 
@@ -150,12 +155,29 @@ $(BINDIR)/ambassador-redis: $(BUILD)/ambassador-redis/main.o $(AR_A) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(AR_LIBS)
 
+# ---- sidecar-log/: the log shipper. The same layout. -------------------------------------
+# PCRE2 for --multiline-start (JIT-compiled), jansson to check JSON lines and read _bulk
+# replies.
+SL_SRC := $(filter-out sidecar-log/main.c,$(wildcard sidecar-log/*.c))
+SL_A := $(BUILD)/sidecar-log/libsl.a
+SL_LIBS := $(EVENT_EXTRA_LIBS) $(EVENT_LIBS) $(HIREDIS_LIBS) $(YAML_LIBS) $(PCRE2_LIBS) \
+	$(JANSSON_LIBS)
+
+$(SL_A): $(SL_SRC:%.c=$(BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BINDIR)/sidecar-log: $(BUILD)/sidecar-log/main.o $(SL_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(SL_LIBS)
+
 BINS := $(BINDIR)/pause $(if $(wildcard shim/main.c),$(BINDIR)/podshim) \
-	$(if $(wildcard ambassador-redis/main.c),$(BINDIR)/ambassador-redis)
+	$(if $(wildcard ambassador-redis/main.c),$(BINDIR)/ambassador-redis) \
+	$(if $(wildcard sidecar-log/main.c),$(BINDIR)/sidecar-log)
 # The archives of every binary's modules, for the unit tests, and every library they use.
-MODULE_A := $(if $(SHIM_SRC),$(SHIM_A)) $(if $(AR_SRC),$(AR_A))
-MODULE_DIRS := shim ambassador-redis
-MODULE_LIBS := $(SHIM_LIBS) $(AR_LIBS)
+MODULE_A := $(if $(SHIM_SRC),$(SHIM_A)) $(if $(AR_SRC),$(AR_A)) $(if $(SL_SRC),$(SL_A))
+MODULE_DIRS := shim ambassador-redis sidecar-log
+MODULE_LIBS := $(SHIM_LIBS) $(AR_LIBS) $(SL_LIBS)
 
 all: $(BINS)
 
@@ -194,13 +216,13 @@ test-e2e: deps
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib $(MODULE_DIRS:%=-I%) $(YAML_CFLAGS) \
-	$(EVENT_CFLAGS) $(HIREDIS_CFLAGS) $(WARN) -fsanitize=fuzzer,address,undefined \
+	$(EVENT_CFLAGS) $(HIREDIS_CFLAGS) $(PCRE2_CFLAGS) $(JANSSON_CFLAGS) $(WARN) -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) \
-		$(wildcard lib/*.h shim/*.h ambassador-redis/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) $(SL_SRC) \
+		$(wildcard lib/*.h shim/*.h ambassador-redis/*.h sidecar-log/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) -o $@ $(MODULE_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) $(SL_SRC) -o $@ $(MODULE_LIBS)
 
 fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)

@@ -1,0 +1,60 @@
+/* sl_db.h — the positions file: each file's identity and how far it was acknowledged. */
+#ifndef SL_DB_H
+#define SL_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sl_ident.h"
+
+/*
+ * A text file, one entry per line, written whole each time (temporary file in the same
+ * directory, fsync, rename, fsync of the directory) so a crash leaves the old or the new
+ * file, never a mix:
+ *     # sidecar-log positions v1
+ *     <dev> <ino> <fp_len> <fp_hash hex> <offset> <path, \-escaped>
+ * Loading refuses a malformed line with "FILE:LINE: why"; nothing half-read is used.
+ */
+struct sl_db_entry {
+    struct sl_ident id;
+    uint64_t offset; /* every byte before it was acknowledged by every output */
+    char *path;      /* where it was last seen (informational: matching is by id) */
+    bool seen;       /* set by the caller's scan; sl_db_prune drops entries without it */
+};
+
+struct sl_db {
+    char *file;
+    struct sl_db_entry *v;
+    size_t n, cap;
+    bool dirty;  /* changed since the last save */
+};
+
+/* Opens file (NULL: a database that is never saved) and loads it; a missing file is an
+ * empty database. Returns 0, or -1 with one line in err ("FILE:LINE: why" or "FILE: why"). */
+int sl_db_open(struct sl_db *db, const char *file, char *err, size_t errsz);
+void sl_db_close(struct sl_db *db);
+
+/* The entry with dev and ino whose fingerprint the open file fd still matches
+ * (sl_ident_same), or NULL. An entry with the same dev and ino that does not match is the
+ * inode reused or the file rewritten: it is removed, and NULL returned. */
+struct sl_db_entry *sl_db_lookup(struct sl_db *db, int fd);
+
+/* Sets (adds or updates) the entry for id. The id replaces the stored one (a fingerprint
+ * taken longer). Returns the entry, or NULL when memory runs out. */
+struct sl_db_entry *sl_db_set(struct sl_db *db, const struct sl_ident *id, const char *path,
+                              uint64_t offset);
+
+/* Removes the entry for dev and ino, if any. */
+void sl_db_forget(struct sl_db *db, uint64_t dev, uint64_t ino);
+
+/* Writes the file if dirty (atomically, as above). Returns 0, or -1 with one line in err;
+ * the database stays dirty then, for the next try. */
+int sl_db_save(struct sl_db *db, char *err, size_t errsz);
+
+/* Parses the text of a positions file into db (for the loader and the fuzz target).
+ * name is used in errors. Returns 0, or -1 with "NAME:LINE: why" in err. */
+int sl_db_parse(struct sl_db *db, const char *name, const char *text, size_t len, char *err,
+                size_t errsz);
+
+#endif
