@@ -8,6 +8,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "pk_cri.h"
+
 /*
  * A CRI log file holds one record per line:
  *
@@ -19,18 +21,18 @@
  * SHIM_CRI_PART_MAX bytes becomes P records of exactly that size and a final F record.
  */
 
+/* The streams as pk_cri.h numbers them, so a parsed record's stream indexes the same. */
 enum shim_stream {
-    SHIM_STDOUT = 0,
-    SHIM_STDERR = 1,
+    SHIM_STDOUT = PK_CRI_STDOUT,
+    SHIM_STDERR = PK_CRI_STDERR,
 };
 
 #define SHIM_CRI_PART_MAX 16384 /* text bytes in one record, as containerd and kubelet */
 #define SHIM_CRI_TS_LEN 30      /* "2026-11-21T19:48:30.123456789Z" */
 #define SHIM_CRI_HEAD_LEN 40    /* the timestamp, " stdout F " */
 #define SHIM_CRI_RECORD_MAX (SHIM_CRI_HEAD_LEN + SHIM_CRI_PART_MAX + 1)
-#define SHIM_CRI_TS_MAX 35 /* the longest timestamp the parser accepts (an offset, no 'Z') */
 
-/* ---- one record: pure formatting and parsing ---------------------------------------- */
+/* ---- one record: pure formatting (pk_cri_parse_line of pk_cri.h parses it) ---------- */
 
 /* Writes ts as "YYYY-MM-DDTHH:MM:SS.NNNNNNNNNZ" (UTC, 9 fraction digits, as containerd) and a
  * NUL into out. Times outside years 0000-9999 and nanoseconds outside 0-999999999 are clamped
@@ -42,27 +44,6 @@ size_t shim_cri_format_time(char out[SHIM_CRI_TS_LEN + 1], const struct timespec
  * or 0 when outsz is smaller than that (nothing is written then). No NUL is added. */
 size_t shim_cri_format(char *out, size_t outsz, const struct timespec *ts, enum shim_stream s,
                        bool partial, const char *text, size_t len);
-
-/* One parsed record. Every pointer points into the parsed input and lives as long as it. */
-struct shim_cri_line {
-    const char *ts; /* the timestamp as written, not NUL-terminated */
-    size_t ts_len;
-    int64_t sec; /* the time in UTC: seconds since the epoch and nanoseconds */
-    long nsec;
-    enum shim_stream stream;
-    bool partial; /* tag P */
-    const char *text;
-    size_t text_len;
-    const char *error; /* on -1: why the line was refused (a static string) */
-};
-
-/* Parses one record: the line without its '\n', exactly len bytes (line need not be
- * NUL-terminated and is never read past len). Accepts what kubelet accepts: any RFC 3339
- * time with 0 to 9 fraction digits and 'Z' or a +HH:MM/-HH:MM offset (converted to UTC),
- * "stdout" or "stderr", the tag F or P optionally followed by ":more-tags" (the CRI's way of
- * adding tags later), a space, then the text (may be empty). Returns 0 and fills *out, or
- * -1 with only out->error set for a malformed line. */
-int shim_cri_parse_line(const char *line, size_t len, struct shim_cri_line *out);
 
 /* ---- the framer: stream bytes to records, without files ----------------------------- */
 

@@ -19,7 +19,7 @@
 struct joiner {
     char *buf;
     size_t len, cap;
-    char ts[SHIM_CRI_TS_MAX];
+    char ts[PK_CRI_TS_MAX];
     size_t ts_len;
     bool active;
     uint64_t seq; /* when its first part came, to end both streams' lines in file order */
@@ -156,7 +156,7 @@ static int join_append(struct cat *c, struct joiner *j, const char *text, size_t
     return 0;
 }
 
-static int on_record(struct cat *c, const struct shim_cri_line *r)
+static int on_record(struct cat *c, const struct pk_cri_line *r)
 {
     struct joiner *j = &c->j[r->stream];
 
@@ -223,7 +223,7 @@ static int process(struct cat *c, struct src *f)
     while (pos < c->rlen && !c->gone) {
         char *line = c->rbuf + pos;
         char *nl = memchr(line, '\n', c->rlen - pos);
-        struct shim_cri_line r;
+        struct pk_cri_line r;
 
         if (nl == NULL) {
             break;
@@ -231,7 +231,7 @@ static int process(struct cat *c, struct src *f)
         pos += (size_t)(nl - line) + 1;
         if (c->skipping) {
             c->skipping = false; /* the end of an over-long record */
-        } else if (shim_cri_parse_line(line, (size_t)(nl - line), &r) < 0) {
+        } else if (pk_cri_parse_line(line, (size_t)(nl - line), &r) < 0) {
             c->st.malformed += !c->counting;
         } else if (on_record(c, &r) < 0) {
             return -1;

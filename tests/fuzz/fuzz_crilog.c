@@ -1,4 +1,5 @@
-/* fuzz_crilog.c — libFuzzer target: the CRI line parser, and framing round trips through it. */
+/* fuzz_crilog.c — libFuzzer target: the CRI line parser (pk_cri), and framing round trips
+ * through it. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static void add(struct buf *b, const char *p, size_t n)
 
 /* Parses exactly len bytes (in an exact-size copy, so ASan sees any read past len) and
  * checks that what comes back points inside them and is consistent. */
-static int parse_checked(const char *line, size_t len, struct shim_cri_line *r)
+static int parse_checked(const char *line, size_t len, struct pk_cri_line *r)
 {
     char *copy = malloc(len > 0 ? len : 1);
     int rc;
@@ -40,25 +41,26 @@ static int parse_checked(const char *line, size_t len, struct shim_cri_line *r)
         abort();
     }
     memcpy(copy, line, len);
-    rc = shim_cri_parse_line(copy, len, r);
+    rc = pk_cri_parse_line(copy, len, r);
     if (rc < 0) {
         if (rc != -1 || r->error == NULL) {
             abort();
         }
-    } else if (r->error != NULL || r->ts != copy || r->ts_len < 20 || r->ts_len > SHIM_CRI_TS_MAX ||
+    } else if (r->error != NULL || r->ts != copy || r->ts_len < 20 || r->ts_len > PK_CRI_TS_MAX ||
                r->text < copy + r->ts_len || r->text + r->text_len != copy + len || r->nsec < 0 ||
-               r->nsec > 999999999 || (r->stream != SHIM_STDOUT && r->stream != SHIM_STDERR)) {
+               r->nsec > 999999999 || (r->stream != PK_CRI_STDOUT && r->stream != PK_CRI_STDERR)) {
         abort();
     } else if (r->sec >= SEC_MIN && r->sec <= SEC_MAX) {
         /* What parses formats back to a record that parses to the same thing. */
         struct timespec ts = {(time_t)r->sec, r->nsec};
-        struct shim_cri_line again;
+        struct pk_cri_line again;
         size_t need = SHIM_CRI_HEAD_LEN + r->text_len + 1;
         char *rec = malloc(need);
 
         if (rec == NULL ||
-            shim_cri_format(rec, need, &ts, r->stream, r->partial, r->text, r->text_len) != need ||
-            shim_cri_parse_line(rec, need - 1, &again) != 0 || again.sec != r->sec ||
+            shim_cri_format(rec, need, &ts, (enum shim_stream)r->stream, r->partial, r->text,
+                            r->text_len) != need ||
+            pk_cri_parse_line(rec, need - 1, &again) != 0 || again.sec != r->sec ||
             again.nsec != r->nsec || again.stream != r->stream || again.partial != r->partial ||
             again.text_len != r->text_len || memcmp(again.text, r->text, r->text_len) != 0) {
             abort();
@@ -147,7 +149,7 @@ static void round_trip(const uint8_t *data, size_t size)
     for (size_t pos = 0; pos < k.records.len;) {
         const char *line = k.records.p + pos;
         const char *nl = memchr(line, '\n', k.records.len - pos);
-        struct shim_cri_line r;
+        struct pk_cri_line r;
 
         if (nl == NULL || parse_checked(line, (size_t)(nl - line), &r) != 0) {
             abort();
@@ -171,7 +173,7 @@ static void round_trip(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct shim_cri_line r;
+    struct pk_cri_line r;
     const char *text = (const char *)data;
 
     /* The input as one line, then as lines. */

@@ -472,9 +472,9 @@ static void assert_files(const char *path, const char *const *suffixes, const in
         text = slurp(name, &len);
         assert_true(len <= max);
         for (int k = 0; k < (int)(len / 50); k++) {
-            struct shim_cri_line r;
+            struct pk_cri_line r;
             char line[16];
-            assert_int_equal(shim_cri_parse_line(text + k * 50, 49, &r), 0);
+            assert_int_equal(pk_cri_parse_line(text + k * 50, 49, &r), 0);
             snprintf(line, sizeof(line), "line %04d", first[i] + k);
             assert_int_equal(r.text_len, 9);
             assert_memory_equal(r.text, line, 9);
@@ -615,7 +615,7 @@ static void test_files_listing(void **state)
     shim_crilog_files_free(files, n);
 }
 
-/* ---- the parser --------------------------------------------------------------------- */
+/* ---- the parser (pk_cri_parse_line, lib/pk_cri.c) ---------------------------------- */
 
 static const struct {
     const char *line;
@@ -630,6 +630,7 @@ static const struct {
     {TS0 " stdout F hello", T0, 123456789, SHIM_STDOUT, false, "hello", NULL, 0},
     {TS0 " stderr P part", T0, 123456789, SHIM_STDERR, true, "part", NULL, 0},
     {TS0 " stdout F ", T0, 123456789, SHIM_STDOUT, false, "", NULL, 0},
+    {TS0 " stdout F crlf\r", T0, 123456789, SHIM_STDOUT, false, "crlf\r", NULL, 0},
     {TS0 " stdout F  two  spaces ", T0, 123456789, 0, false, " two  spaces ", NULL, 0},
     {TS0 " stdout F a\rb\tc\r", T0, 123456789, 0, false, "a\rb\tc\r", NULL, 0},
     {"2026-11-21T19:48:30Z stdout F x", T0, 0, 0, false, "x", NULL, 0},
@@ -690,12 +691,12 @@ static void test_parse_table(void **state)
         size_t len = parse_table[i].len ? parse_table[i].len : strlen(parse_table[i].line);
         /* An exact-size copy, so that a read past len is caught by the sanitizers. */
         char *copy = malloc(len + 1);
-        struct shim_cri_line r;
+        struct pk_cri_line r;
         int rc;
 
         assert_non_null(copy);
         memcpy(copy, parse_table[i].line, len);
-        rc = shim_cri_parse_line(copy, len, &r);
+        rc = pk_cri_parse_line(copy, len, &r);
         if (parse_table[i].stream < 0) {
             if (rc != -1 || r.error == NULL || strcmp(r.error, parse_table[i].error) != 0) {
                 fail_msg("table[%zu] '%s': rc %d error '%s', want '%s'", i, parse_table[i].line, rc,
@@ -723,13 +724,13 @@ static void test_parse_table(void **state)
 static void test_parse_round_trip(void **state)
 {
     char buf[SHIM_CRI_RECORD_MAX];
-    struct shim_cri_line r;
+    struct pk_cri_line r;
     struct timespec ts = {-62167219200LL, 0};
     (void)state;
 
     for (int i = 0; i < 2000; i++) {
         size_t n = shim_cri_format(buf, sizeof(buf), &ts, (enum shim_stream)(i & 1), i & 2, "t", 1);
-        assert_int_equal(shim_cri_parse_line(buf, n - 1, &r), 0);
+        assert_int_equal(pk_cri_parse_line(buf, n - 1, &r), 0);
         assert_int_equal(r.sec, ts.tv_sec);
         assert_int_equal(r.nsec, ts.tv_nsec);
         assert_int_equal(r.stream, i & 1);
