@@ -67,8 +67,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t each, size_t first)
     return 0;
 }
 
-int sl_block_add(struct sl_block *b, const char *text, size_t len, uint64_t offset,
-                 int64_t time_ns, uint32_t flags)
+int sl_block_add(struct sl_block *b, const char *text, size_t len, uint64_t offset, int64_t time_ns,
+                 uint32_t flags)
 {
     struct sl_rec *r;
 

@@ -14,10 +14,11 @@
  */
 struct sl_src {
     unsigned refs;
-    char *path;     /* the path it was found by (a symlink's own path, if it was one) */
-    uint64_t dev;   /* st_dev, st_ino of the file itself (a symlink followed) */
+    char *path;   /* the path it was found by (a symlink's own path, if it was one) */
+    uint64_t dev; /* st_dev, st_ino of the file itself (a symlink followed) */
     uint64_t ino;
-    char id[40];    /* "<dev hex>-<ino hex>-<fingerprint hash hex>", NUL-terminated */
+    char id[56]; /* "<dev hex>-<ino hex>-<fingerprint hash hex>", NUL-terminated */
+    void *owner; /* the reader's, for its acknowledgements; NULL from sl_src_new */
 };
 
 /* Makes a source with one reference. Returns NULL when memory runs out. */
@@ -34,10 +35,10 @@ void sl_src_unref(struct sl_src *s); /* NULL is fine */
 
 /* One record: a line (or a multiline group, or a CRI line joined from its parts). */
 struct sl_rec {
-    uint32_t start;   /* its text is blk->data[start .. start+len), no '\n' at the end */
+    uint32_t start; /* its text is blk->data[start .. start+len), no '\n' at the end */
     uint32_t len;
-    uint64_t offset;  /* where its first byte (its first CRI part's line) is in the file */
-    int64_t time_ns;  /* SL_REC_CRI: the time the line carries (ns since the epoch); else 0 */
+    uint64_t offset; /* where its first byte (its first CRI part's line) is in the file */
+    int64_t time_ns; /* SL_REC_CRI: the time the line carries (ns since the epoch); else 0 */
     uint32_t flags;
 };
 
@@ -65,8 +66,8 @@ struct sl_block *sl_block_new(struct sl_src *src, int64_t read_ns);
 
 /* Appends a record: copies len bytes of text. Returns 0, or -1 when memory runs out or the
  * block would pass 4 GiB (the caller starts a new block). */
-int sl_block_add(struct sl_block *b, const char *text, size_t len, uint64_t offset,
-                 int64_t time_ns, uint32_t flags);
+int sl_block_add(struct sl_block *b, const char *text, size_t len, uint64_t offset, int64_t time_ns,
+                 uint32_t flags);
 
 /* The memory the block holds (data, records, the struct): what --buffer-bytes counts. */
 size_t sl_block_mem(const struct sl_block *b);

@@ -28,7 +28,7 @@ enum sl_format {
  * (\u00XX for each byte of an invalid sequence), so the output is always valid JSON.
  */
 struct sl_enc {
-    char *extra;      /* ,"pod":"..",...,"k":"v" — rendered once; "" when none */
+    char *extra; /* ,"pod":"..",...,"k":"v" — rendered once; "" when none */
     size_t extra_len;
 };
 
@@ -47,7 +47,7 @@ int sl_enc_json_string(struct evbuffer *out, const char *s, size_t len);
 
 /* A record's id, stable across restarts and re-sends: "<src->id>-<offset hex>". Writes it
  * and a NUL into out; returns its length. */
-#define SL_ENC_ID_MAX 64
+#define SL_ENC_ID_MAX 80
 size_t sl_enc_id(const struct sl_block *b, const struct sl_rec *r, char out[SL_ENC_ID_MAX]);
 
 #endif

@@ -22,11 +22,14 @@ struct sl_ident {
     uint64_t fp_hash; /* of the first fp_len bytes; FNV-1a offset basis when fp_len is 0 */
 };
 
-/* Fills id from the open file fd (fstat, pread of the head). Returns 0, or -1 with errno. */
+/* Fills id from the open file fd (fstat, pread of the head). fp_len is what was read: less
+ * than min(size, SL_FP_MAX) if the file shrank meanwhile, 0 for what fstat gives no size
+ * (a pipe). Returns 0, or -1 with errno. */
 int sl_ident_of_fd(int fd, struct sl_ident *id);
 
 /* Is fd still the file id names? Same dev and ino, at least id->fp_len bytes long, and its
- * first id->fp_len bytes hash to id->fp_hash. Returns 1 yes, 0 no, -1 error (errno). */
+ * first id->fp_len bytes hash to id->fp_hash. Returns 1 yes, 0 no, -1 error (errno;
+ * EINVAL when id->fp_len > SL_FP_MAX). */
 int sl_ident_same(int fd, const struct sl_ident *id);
 
 /* The 64-bit FNV-1a of len bytes, continuing from h (start with SL_FNV_BASIS). */

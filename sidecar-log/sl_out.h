@@ -43,14 +43,14 @@ struct sl_out_conf {
 struct sl_out;
 
 struct sl_out_stats {
-    uint64_t records;    /* acknowledged */
-    uint64_t bytes;      /* of text acknowledged (the records' len, not the encoding) */
-    uint64_t batches;    /* acknowledged */
-    uint64_t retries;    /* batches sent again */
-    uint64_t dropped;    /* records given up (retry_max) */
-    uint64_t dead;       /* es: records written to the dead-letter file */
-    bool down;           /* the last try failed */
-    int64_t last_ok_ns;  /* CLOCK_REALTIME of the last acknowledgement, 0: none yet */
+    uint64_t records;   /* acknowledged */
+    uint64_t bytes;     /* of text acknowledged (the records' len, not the encoding) */
+    uint64_t batches;   /* acknowledged */
+    uint64_t retries;   /* batches sent again */
+    uint64_t dropped;   /* records given up (retry_max) */
+    uint64_t dead;      /* es: records written to the dead-letter file */
+    bool down;          /* the last try failed */
+    int64_t last_ok_ns; /* CLOCK_REALTIME of the last acknowledgement, 0: none yet */
 };
 
 /* Makes an output reading q. conf and enc are borrowed and must outlive it. Returns NULL
@@ -76,7 +76,7 @@ void sl_out_wake(struct sl_out *o);
 struct sl_out_driver {
     const char *scheme; /* "stdout", "file", "tcp", "http", "es", "redis" */
     enum sl_format default_format;
-    bool immediate;     /* sends what there is at once, never waits for a fuller batch */
+    bool immediate; /* sends what there is at once, never waits for a fuller batch */
     /* Parses spec (the whole --output text, "?format=" already removed) and makes the
      * driver's state; no I/O that can block. NULL with one line in err. */
     void *(*open)(struct sl_out *o, const char *spec, char *err, size_t errsz);

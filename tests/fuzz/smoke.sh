@@ -10,11 +10,12 @@ failed=0
 for t in "$@"; do
     name=$(basename "$t")
     seeds=tests/fuzz/corpus/$name
+    [ -d "$seeds" ] || seeds="" # libFuzzer refuses a folder that does not exist
     work=build/fuzz/corpus-$name
     mkdir -p "$work"
     log=build/fuzz/$name.log
     if timeout $((seconds + 60)) "$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 \
-        -max_len=4096 -print_final_stats=1 -artifact_prefix=build/fuzz/"$name"- "$work" "$seeds" >"$log" 2>&1; then
+        -max_len=4096 -print_final_stats=1 -artifact_prefix=build/fuzz/"$name"- "$work" ${seeds:+"$seeds"} >"$log" 2>&1; then
         echo "ok - $name: $(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs in ${seconds}s"
         passed=$((passed + 1))
     else
