@@ -9,9 +9,10 @@ set -eu
 pkgs_build="gcc make pkg-config libc6-dev libyaml-dev libevent-dev musl-tools libhiredis-dev \
     libssl-dev libpcre2-dev libjansson-dev"
 pkgs_test="libcmocka-dev bats procps util-linux coreutils python3 curl redis-server redis-sentinel\
-    redis-tools openssl"
+    redis-tools openssl logrotate"
 pkgs_fuzz="clang libclang-rt-dev"
-pkgs_bench="tini catatonit procps podman runc busybox-static redis-server redis-tools nutcracker"
+pkgs_bench="tini catatonit procps podman runc busybox-static redis-server redis-tools nutcracker \
+    rsyslog"
 
 want=""
 for group in "$@"; do

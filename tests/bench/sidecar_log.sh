@@ -1,0 +1,188 @@
+#!/bin/sh
+# tests/bench/sidecar_log.sh — sidecar-log next to rsyslog (imfile -> omfile), in the same run.
+#
+# Usage: sh tests/bench/sidecar_log.sh BINDIR   (run by `make bench`)
+# SL_BENCH_LINES lines of ~117 bytes (default 1,000,000) are appended at once to a file each
+# shipper already tails; the time is from the append to the last byte delivered (the
+# output's size polled every 10 ms). Targets, taking turns for SL_BENCH_RUNS rounds
+# (default 3): sidecar-log to file: (raw), sidecar-log to tcp:// (raw, a sink on loopback
+# that only counts), rsyslog to a file. Medians, lines/s and the ratio to rsyslog; then
+# sidecar-log's peak RSS, and its CPU over 10 s while it tails 1,000 idle files.
+set -u
+
+bindir=$(cd "${1:?usage: sh tests/bench/sidecar_log.sh BINDIR}" && pwd)
+N=${SL_BENCH_LINES:-1000000}
+RUNS=${SL_BENCH_RUNS:-3}
+sl=$bindir/sidecar-log
+
+if [ ! -x "$sl" ]; then
+    echo "sidecar-log: no $sl (not built yet); benchmark skipped"
+    exit 0
+fi
+for tool in rsyslogd python3; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || {
+        echo "sidecar-log benchmark skipped: no $tool (sh mk/deps.sh bench)"
+        exit 0
+    }
+done
+rsyslogd=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
+
+work=$(mktemp -d)
+live=""
+cleanup() {
+    for p in $live; do kill -TERM "$p" 2>/dev/null; done
+    sleep 0.3
+    for p in $live; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+python3 - "$work/input.txt" "$N" <<'PY'
+import sys
+n = int(sys.argv[2])
+with open(sys.argv[1], "w") as f:
+    for i in range(1, n + 1):
+        text = f"bench {i:08d} "
+        f.write(text + "x" * (116 - len(text)) + "\n")
+PY
+size=$(stat -c %s "$work/input.txt")
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# The TCP sink: counts bytes into a file of that size (sparse), so size polling works alike.
+cat >"$work/sink.py" <<'PY'
+import os, socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(8)
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644)
+total = 0
+while True:
+    c, _ = srv.accept()
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        total += len(b)
+        os.ftruncate(fd, total)
+PY
+
+# wait_size FILE BYTES: until FILE holds BYTES (60 s at most); prints the ms it took.
+wait_size() {
+    python3 - "$1" "$2" <<'PY'
+import os, sys, time
+t0 = time.monotonic()
+while time.monotonic() - t0 < 60:
+    try:
+        if os.stat(sys.argv[1]).st_size >= int(sys.argv[2]):
+            break
+    except FileNotFoundError:
+        pass
+    time.sleep(0.01)
+print(int((time.monotonic() - t0) * 1000))
+PY
+}
+
+# run_one TARGET: one timed run in a fresh directory; prints the ms.
+run_one() {
+    d="$work/$1.$$.$(date +%s%N)"
+    mkdir -p "$d"
+    : >"$d/app.log"
+    case $1 in
+    sl-file)
+        "$sl" --path "$d/app.log" --output "file:$d/out" >"$d/log" 2>&1 &
+        pid=$!
+        out="$d/out"
+        ;;
+    sl-tcp)
+        port=$(free_port)
+        python3 "$work/sink.py" "$port" "$d/out" &
+        sink=$!
+        live="$live $sink"
+        sleep 0.3
+        "$sl" --path "$d/app.log" --output "tcp://127.0.0.1:$port" --format raw >"$d/log" 2>&1 &
+        pid=$!
+        out="$d/out"
+        ;;
+    rsyslog)
+        mkdir -p "$d/spool"
+        cat >"$d/rsyslog.conf" <<EOF
+global(workDirectory="$d/spool")
+module(load="imfile" mode="inotify")
+template(name="raw" type="string" string="%msg%\n")
+input(type="imfile" File="$d/app.log" Tag="app" ruleset="out")
+ruleset(name="out") { action(type="omfile" file="$d/out" template="raw") }
+EOF
+        "$rsyslogd" -n -f "$d/rsyslog.conf" -i "$d/rsyslog.pid" >"$d/log" 2>&1 &
+        pid=$!
+        out="$d/out"
+        ;;
+    esac
+    live="$live $pid"
+    sleep 1
+    cat "$work/input.txt" >>"$d/app.log"
+    ms=$(wait_size "$out" "$size")
+    if [ "$1" != rsyslog ]; then
+        peak=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
+        echo "$peak" >>"$work/peak.kb"
+    fi
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    [ -n "${sink:-}" ] && kill -KILL "$sink" 2>/dev/null && wait "$sink" 2>/dev/null
+    sink=""
+    got=$(stat -c %s "$out" 2>/dev/null || echo 0)
+    if [ "$got" -lt "$size" ]; then
+        echo "$1: only $got of $size bytes delivered within 60 s" >&2
+    fi
+    rm -rf "$d"
+    echo "$ms"
+}
+
+median() {
+    sort -n | awk '{a[NR] = $1} END {if (NR == 0) print "-"; else print a[int((NR + 1) / 2)]}'
+}
+
+: >"$work/peak.kb"
+for r in $(seq "$RUNS"); do
+    for t in sl-file sl-tcp rsyslog; do
+        run_one "$t" >>"$work/$t.ms"
+    done
+done
+
+echo "sidecar-log: $N lines of 117 bytes appended to a tailed file, time to the last byte" \
+    "delivered, medians of $RUNS rounds"
+printf '%-28s %10s %14s %12s\n' "" "ms" "lines/s" "vs rsyslog"
+rs=$(median <"$work/rsyslog.ms")
+for t in sl-file sl-tcp rsyslog; do
+    m=$(median <"$work/$t.ms")
+    awk -v t="$t" -v m="$m" -v n="$N" -v rs="$rs" 'BEGIN {
+        label = t == "sl-file" ? "sidecar-log -> file" : t == "sl-tcp" ? "sidecar-log -> tcp" : "rsyslog imfile -> omfile"
+        printf "%-28s %10d %14.0f %11.2fx\n", label, m, n / (m / 1000), rs / m }'
+done
+echo "runs (ms): file $(tr '\n' ' ' <"$work/sl-file.ms")| tcp $(tr '\n' ' ' <"$work/sl-tcp.ms")| rsyslog $(tr '\n' ' ' <"$work/rsyslog.ms")"
+echo "sidecar-log peak RSS (VmHWM): $(median <"$work/peak.kb") kB median"
+
+# Idle: 1,000 tailed files that do not change.
+d="$work/idle"
+mkdir -p "$d"
+i=0
+while [ "$i" -lt 1000 ]; do
+    echo "line" >"$d/f$i.log"
+    i=$((i + 1))
+done
+"$sl" --path "$d/*.log" --output "file:$d/out" >"$d/log" 2>&1 &
+pid=$!
+live="$live $pid"
+sleep 5
+t0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+sleep 10
+t1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+hz=$(getconf CLK_TCK)
+echo "1000 idle tailed files: $(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz / 10 * 100}')% of a core over 10 s; RSS $(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status") kB"
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null
