@@ -72,20 +72,14 @@ while True:
         os.ftruncate(fd, total)
 PY
 
-# wait_size FILE BYTES: until FILE holds BYTES (60 s at most); prints the ms it took.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# wait_size FILE BYTES: until FILE holds BYTES (60 s at most).
 wait_size() {
-    python3 - "$1" "$2" <<'PY'
-import os, sys, time
-t0 = time.monotonic()
-while time.monotonic() - t0 < 60:
-    try:
-        if os.stat(sys.argv[1]).st_size >= int(sys.argv[2]):
-            break
-    except FileNotFoundError:
-        pass
-    time.sleep(0.01)
-print(int((time.monotonic() - t0) * 1000))
-PY
+    end=$(($(now_ms) + 60000))
+    while [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -lt "$2" ] && [ "$(now_ms)" -lt "$end" ]; do
+        sleep 0.01
+    done
 }
 
 # run_one TARGET: one timed run in a fresh directory; prints the ms.
@@ -125,8 +119,10 @@ EOF
     esac
     live="$live $pid"
     sleep 1
+    t0=$(now_ms)
     cat "$work/input.txt" >>"$d/app.log"
-    ms=$(wait_size "$out" "$size")
+    wait_size "$out" "$size"
+    ms=$(($(now_ms) - t0))
     if [ "$1" != rsyslog ]; then
         peak=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
         echo "$peak" >>"$work/peak.kb"
