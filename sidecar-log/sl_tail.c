@@ -486,7 +486,10 @@ void sl_tail_path(void *tail, const char *path)
         return;
     }
     if (at != NULL && at->id.dev == (uint64_t)st.st_dev && at->id.ino == (uint64_t)st.st_ino) {
-        schedule(at);
+        /* Unchanged in size: nothing to read (a rescan of idle files costs a stat each). */
+        if ((uint64_t)st.st_size != sl_lines_offset(at->lines)) {
+            schedule(at);
+        }
         return;
     }
     same = find_inode(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);

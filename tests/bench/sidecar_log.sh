@@ -7,7 +7,8 @@
 # output's size polled every 10 ms). Targets, taking turns for SL_BENCH_RUNS rounds
 # (default 3): sidecar-log to file: (raw), sidecar-log to tcp:// (raw, a sink on loopback
 # that only counts), rsyslog to a file. Medians, lines/s and the ratio to rsyslog; then
-# sidecar-log's peak RSS, and its CPU over 10 s while it tails 1,000 idle files.
+# sidecar-log's peak RSS, its RSS through an output outage (SL_BENCH_OUTAGE s, default 60),
+# and its CPU over 10 s while it tails 1,000 idle files.
 set -u
 
 bindir=$(cd "${1:?usage: sh tests/bench/sidecar_log.sh BINDIR}" && pwd)
@@ -162,6 +163,34 @@ for t in sl-file sl-tcp rsyslog; do
 done
 echo "runs (ms): file $(tr '\n' ' ' <"$work/sl-file.ms")| tcp $(tr '\n' ' ' <"$work/sl-tcp.ms")| rsyslog $(tr '\n' ' ' <"$work/rsyslog.ms")"
 echo "sidecar-log peak RSS (VmHWM): $(median <"$work/peak.kb") kB median"
+
+# An outage: the TCP sink is down for SL_BENCH_OUTAGE seconds (default 60) while all the
+# lines wait in the file; RSS must stay flat (the queue is bounded, the file is the buffer).
+OUTAGE=${SL_BENCH_OUTAGE:-60}
+d="$work/outage"
+mkdir -p "$d"
+: >"$d/app.log"
+port=$(free_port)
+"$sl" --path "$d/app.log" --output "tcp://127.0.0.1:$port" --format raw --retry-backoff-max 1s \
+    >"$d/log" 2>&1 &
+pid=$!
+live="$live $pid"
+sleep 0.5
+cat "$work/input.txt" >>"$d/app.log"
+sleep 5
+early=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
+sleep $((OUTAGE - 5))
+late=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
+python3 "$work/sink.py" "$port" "$d/out" &
+sink=$!
+live="$live $sink"
+t0=$(now_ms)
+wait_size "$d/out" "$size"
+echo "TCP sink down for ${OUTAGE} s with $N lines waiting: RSS ${early} kB after 5 s, ${late} kB" \
+    "after ${OUTAGE} s; once it is up, all delivered in $(($(now_ms) - t0)) ms" \
+    "($(stat -c %s "$d/out") of $size bytes)"
+kill -TERM "$pid" "$sink" 2>/dev/null
+wait "$pid" 2>/dev/null
 
 # Idle: 1,000 tailed files that do not change.
 d="$work/idle"
