@@ -34,9 +34,15 @@ static void save(struct sl_app *app)
 
 static void on_save(evutil_socket_t fd, short what, void *arg)
 {
+    struct sl_app *app = arg;
     (void)fd;
     (void)what;
-    save(arg);
+
+    save(app);
+    if (app->db.dirty) { /* failed: tried again a second later */
+        struct timeval second = {1, 0};
+        evtimer_add(app->save_ev, &second);
+    }
 }
 
 /* Positions of files no longer followed are dropped from the file once a minute. */
@@ -61,12 +67,17 @@ static void on_released(void *arg, const struct sl_block *b)
     if (app->tail != NULL) {
         sl_tail_released(app->tail, b);
     }
+    /* A save --save-interval from now, if none is due: idle, nothing wakes us. */
+    if (app->db.dirty && app->save_ev != NULL && !evtimer_pending(app->save_ev, NULL)) {
+        struct timeval in = {app->conf->save_interval_ms / 1000,
+                             (app->conf->save_interval_ms % 1000) * 1000};
+        evtimer_add(app->save_ev, &in);
+    }
 }
 
 int sl_app_start(struct sl_app *app, struct event_base *base, const struct sl_conf *conf, char *err,
                  size_t errsz)
 {
-    struct timeval every = {conf->save_interval_ms / 1000, (conf->save_interval_ms % 1000) * 1000};
 
     memset(app, 0, sizeof(*app));
     app->base = base;
@@ -101,9 +112,9 @@ int sl_app_start(struct sl_app *app, struct event_base *base, const struct sl_co
     }
     sl_tail_watch(app->tail, app->watch);
     sl_watch_on_moved(app->watch, sl_tail_moved);
-    app->save_ev = event_new(base, -1, EV_PERSIST, on_save, app);
+    app->save_ev = evtimer_new(base, on_save, app);
     app->prune_ev = event_new(base, -1, EV_PERSIST, on_prune, app);
-    if (app->save_ev == NULL || event_add(app->save_ev, &every) < 0 || app->prune_ev == NULL ||
+    if (app->save_ev == NULL || app->prune_ev == NULL ||
         event_add(app->prune_ev, &(struct timeval){PRUNE_SECONDS, 0}) < 0) {
         snprintf(err, errsz, "out of memory");
         return -1;

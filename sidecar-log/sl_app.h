@@ -28,7 +28,7 @@ struct sl_app {
     struct sl_tail *tail;
     struct sl_watch *watch;
     struct evhttp *admin;
-    struct event *save_ev;  /* every --save-interval */
+    struct event *save_ev;  /* --save-interval after positions changed */
     struct event *prune_ev; /* drops positions of files no longer followed */
     struct event *drain_ev; /* while stopping: is the queue empty yet? */
     int64_t stop_deadline_ns;
