@@ -65,7 +65,7 @@ const struct pk_conf_key sl_conf_keys[] = {
         "the longest wait between retries"),
     KEY("timeout", PK_CONF_DURATION, timeout_ms, "10s", NULL,
         "connect and request timeout of network outputs"),
-    KEY("buffer-bytes", PK_CONF_SIZE, buffer_bytes, "8MiB", NULL,
+    KEY("buffer-bytes", PK_CONF_SIZE, buffer_bytes, "3MiB", NULL,
         "memory for records not yet acknowledged; when full, reading waits"),
     KEY("dead-letter", PK_CONF_STRING, dead_letter, NULL, "FILE",
         "es: records refused for good (mapping errors) are appended here"),

@@ -254,9 +254,41 @@ struct tcp {
     struct evdns_base *dns;  /* made at the first connection to a host name */
     struct bufferevent *bev; /* NULL: not connected */
     bool connected;
-    bool sending;         /* a batch is in bev's output: its end is the ack */
-    struct evbuffer *buf; /* a batch is encoded here, then moved to bev at once */
+    bool sending;         /* a batch is being written: its end is the ack */
+    struct evbuffer *buf; /* a batch is encoded here, a slice at a time, then moved to bev */
+    /* What of the batch is not encoded yet: blocks left (cur the first), and the next
+     * record of cur. Encoding a slice at a time as the socket drains keeps the encoded
+     * batch (JSON is ~2.5x the text) from adding megabytes to RSS. */
+    struct sl_block *cur;
+    size_t left;
+    size_t rec;
 };
+
+#define TCP_SLICE (512u * 1024)   /* encoded bytes queued on the socket at most, about */
+#define TCP_REFILL (256u * 1024)  /* encode more once the queue is below this */
+
+/* Encodes the next slice of the batch into bev's output. Returns 0, or -1 (memory). */
+static int tcp_refill(struct tcp *t)
+{
+    const struct sl_enc *enc = sl_out_enc(t->o);
+    enum sl_format f = sl_out_format(t->o);
+    struct evbuffer *out = bufferevent_get_output(t->bev);
+
+    while (t->left > 0 && evbuffer_get_length(t->buf) < TCP_SLICE) {
+        if (t->rec >= t->cur->nrec) {
+            t->cur = t->cur->next;
+            t->left--;
+            t->rec = 0;
+            continue;
+        }
+        if (sl_enc_record(enc, f, t->buf, t->cur, &t->cur->rec[t->rec]) < 0) {
+            return -1;
+        }
+        t->rec++;
+    }
+    /* Moves the chains: no copy. */
+    return evbuffer_add_buffer(out, t->buf);
+}
 
 static void tcp_drop(struct tcp *t)
 {
@@ -292,7 +324,16 @@ static void tcp_write(struct bufferevent *bev, void *arg)
 {
     struct tcp *t = arg;
 
-    if (t->sending && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    if (!t->sending) {
+        return;
+    }
+    if (t->left > 0) {
+        if (tcp_refill(t) < 0) {
+            tcp_fail(t, "out of memory");
+        }
+        return;
+    }
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
         t->sending = false;
         sl_out_done(t->o, NULL);
     }
@@ -364,6 +405,7 @@ static int tcp_connect(struct tcp *t, char *why, size_t whysz)
         return -1;
     }
     bufferevent_setcb(t->bev, tcp_read, tcp_write, tcp_event, t);
+    bufferevent_setwatermark(t->bev, EV_WRITE, TCP_REFILL, 0);
     if (c->timeout_ms > 0) {
         /* The write timeout covers the connect too, and a peer that stops reading. */
         struct timeval tv = {(time_t)(c->timeout_ms / 1000),
@@ -388,17 +430,15 @@ static void tcp_send(void *state, struct sl_block *first, size_t nblk)
     char why[WHY_MAX];
 
     evbuffer_drain(t->buf, evbuffer_get_length(t->buf));
-    if (encode_batch(t->o, t->buf, first, nblk) < 0) {
-        evbuffer_drain(t->buf, evbuffer_get_length(t->buf));
-        sl_out_done(t->o, "out of memory");
-        return;
-    }
     if (t->bev == NULL && tcp_connect(t, why, sizeof(why)) < 0) {
         sl_out_done(t->o, why);
         return;
     }
-    /* Moves the chains: no copy, and one wake of the bufferevent for the whole batch. */
-    if (evbuffer_add_buffer(bufferevent_get_output(t->bev), t->buf) < 0) {
+    t->cur = first;
+    t->left = nblk;
+    t->rec = 0;
+    if (tcp_refill(t) < 0) {
+        evbuffer_drain(t->buf, evbuffer_get_length(t->buf));
         sl_out_done(t->o, "out of memory");
         return;
     }

@@ -54,7 +54,8 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# The TCP sink: counts bytes into a file of that size (sparse), so size polling works alike.
+# The TCP sink: counts lines (records) into the size of a file (sparse), so that size
+# polling works alike for raw and JSON.
 cat >"$work/sink.py" <<'PY'
 import os, socket, sys
 srv = socket.socket()
@@ -69,7 +70,7 @@ while True:
         b = c.recv(1 << 20)
         if not b:
             break
-        total += len(b)
+        total += b.count(b"\n")
         os.ftruncate(fd, total)
 PY
 
@@ -94,15 +95,18 @@ run_one() {
         pid=$!
         out="$d/out"
         ;;
-    sl-tcp)
+    sl-tcp | sl-tcp-raw)
         port=$(free_port)
         python3 "$work/sink.py" "$port" "$d/out" &
         sink=$!
         live="$live $sink"
         sleep 0.3
-        "$sl" --path "$d/app.log" --output "tcp://127.0.0.1:$port" --format raw >"$d/log" 2>&1 &
+        fmt=json
+        [ "$1" = sl-tcp-raw ] && fmt=raw
+        "$sl" --path "$d/app.log" --output "tcp://127.0.0.1:$port" --format "$fmt" >"$d/log" 2>&1 &
         pid=$!
         out="$d/out"
+        want=$N
         ;;
     rsyslog)
         mkdir -p "$d/spool"
@@ -122,20 +126,20 @@ EOF
     sleep 1
     t0=$(now_ms)
     cat "$work/input.txt" >>"$d/app.log"
-    wait_size "$out" "$size"
+    wait_size "$out" "${want:-$size}"
     ms=$(($(now_ms) - t0))
     if [ "$1" != rsyslog ]; then
-        peak=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status")
-        echo "$peak" >>"$work/peak.kb"
+        sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$pid/status" >>"$work/$1.kb"
     fi
     kill -TERM "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
     [ -n "${sink:-}" ] && kill -KILL "$sink" 2>/dev/null && wait "$sink" 2>/dev/null
     sink=""
     got=$(stat -c %s "$out" 2>/dev/null || echo 0)
-    if [ "$got" -lt "$size" ]; then
-        echo "$1: only $got of $size bytes delivered within 60 s" >&2
+    if [ "$got" -lt "${want:-$size}" ]; then
+        echo "$1: only $got of ${want:-$size} (bytes, or lines for tcp) within 60 s" >&2
     fi
+    want=""
     rm -rf "$d"
     echo "$ms"
 }
@@ -144,25 +148,30 @@ median() {
     sort -n | awk '{a[NR] = $1} END {if (NR == 0) print "-"; else print a[int((NR + 1) / 2)]}'
 }
 
-: >"$work/peak.kb"
+targets="sl-file sl-tcp sl-tcp-raw rsyslog"
 for r in $(seq "$RUNS"); do
-    for t in sl-file sl-tcp rsyslog; do
+    for t in $targets; do
         run_one "$t" >>"$work/$t.ms"
     done
 done
 
-echo "sidecar-log: $N lines of 117 bytes appended to a tailed file, time to the last byte" \
+echo "sidecar-log: $N lines of 117 bytes appended to a tailed file, time to the last record" \
     "delivered, medians of $RUNS rounds"
-printf '%-28s %10s %14s %12s\n' "" "ms" "lines/s" "vs rsyslog"
+printf '%-30s %8s %12s %11s %14s\n' "" "ms" "lines/s" "vs rsyslog" "peak RSS kB"
 rs=$(median <"$work/rsyslog.ms")
-for t in sl-file sl-tcp rsyslog; do
+for t in $targets; do
     m=$(median <"$work/$t.ms")
-    awk -v t="$t" -v m="$m" -v n="$N" -v rs="$rs" 'BEGIN {
-        label = t == "sl-file" ? "sidecar-log -> file" : t == "sl-tcp" ? "sidecar-log -> tcp" : "rsyslog imfile -> omfile"
-        printf "%-28s %10d %14.0f %11.2fx\n", label, m, n / (m / 1000), rs / m }'
+    kb=-
+    [ -f "$work/$t.kb" ] && kb=$(median <"$work/$t.kb")
+    awk -v t="$t" -v m="$m" -v n="$N" -v rs="$rs" -v kb="$kb" 'BEGIN {
+        label = t == "sl-file" ? "sidecar-log -> file (raw)" : t == "sl-tcp" ? "sidecar-log -> tcp (json)" : t == "sl-tcp-raw" ? "sidecar-log -> tcp (raw)" : "rsyslog imfile -> omfile"
+        if (m < 1) m = 1
+        printf "%-30s %8d %12.0f %10.2fx %14s\n", label, m, n / (m / 1000), rs / m, kb }'
 done
-echo "runs (ms): file $(tr '\n' ' ' <"$work/sl-file.ms")| tcp $(tr '\n' ' ' <"$work/sl-tcp.ms")| rsyslog $(tr '\n' ' ' <"$work/rsyslog.ms")"
-echo "sidecar-log peak RSS (VmHWM): $(median <"$work/peak.kb") kB median"
+for t in $targets; do
+    printf '%s ' "$t: $(tr '\n' ' ' <"$work/$t.ms")|"
+done
+echo "(ms per run)"
 
 # An outage: the TCP sink is down for SL_BENCH_OUTAGE seconds (default 60) while all the
 # lines wait in the file; RSS must stay flat (the queue is bounded, the file is the buffer).
@@ -185,10 +194,10 @@ python3 "$work/sink.py" "$port" "$d/out" &
 sink=$!
 live="$live $sink"
 t0=$(now_ms)
-wait_size "$d/out" "$size"
+wait_size "$d/out" "$N"
 echo "TCP sink down for ${OUTAGE} s with $N lines waiting: RSS ${early} kB after 5 s, ${late} kB" \
     "after ${OUTAGE} s; once it is up, all delivered in $(($(now_ms) - t0)) ms" \
-    "($(stat -c %s "$d/out") of $size bytes)"
+    "($(stat -c %s "$d/out") of $N lines)"
 kill -TERM "$pid" "$sink" 2>/dev/null
 wait "$pid" 2>/dev/null
 
