@@ -410,6 +410,16 @@ amb_wait_exit() {
     while running amb && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
     if running amb; then
         AMB_STATUS=running
+        # Say what it is doing (shown with the logs when the test fails).
+        {
+            grep -E '^(State|Threads|VmRSS)' "/proc/$AMB_PID/status"
+            echo "wchan: $(cat "/proc/$AMB_PID/wchan" 2>/dev/null)"
+            echo "cpu ticks (utime stime): $(cut -d' ' -f14,15 "/proc/$AMB_PID/stat")"
+            echo "open fds: $(ls "/proc/$AMB_PID/fd" | wc -l)"
+            command -v gdb >/dev/null &&
+                timeout 60 gdb -p "$AMB_PID" -batch -ex "thread apply all bt" 2>/dev/null |
+                grep '^#'
+        } >"$W/amb-stuck.log" 2>&1
         return 1
     fi
     AMB_STATUS=0
