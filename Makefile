@@ -171,13 +171,29 @@ $(BINDIR)/sidecar-log: $(BUILD)/sidecar-log/main.o $(SL_A) $(LIB_A)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(SL_LIBS)
 
+# ---- adapter-metrics/: the metrics adapter. The same layout. ------------------------------
+AM_SRC := $(filter-out adapter-metrics/main.c,$(wildcard adapter-metrics/*.c))
+AM_A := $(BUILD)/adapter-metrics/libam.a
+AM_LIBS := $(EVENT_EXTRA_LIBS) $(EVENT_LIBS) $(HIREDIS_LIBS) $(YAML_LIBS) $(PCRE2_LIBS) \
+	$(JANSSON_LIBS) -lz
+
+$(AM_A): $(AM_SRC:%.c=$(BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BINDIR)/adapter-metrics: $(BUILD)/adapter-metrics/main.o $(AM_A) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@ $(AM_LIBS)
+
 BINS := $(BINDIR)/pause $(if $(wildcard shim/main.c),$(BINDIR)/podshim) \
 	$(if $(wildcard ambassador-redis/main.c),$(BINDIR)/ambassador-redis) \
-	$(if $(wildcard sidecar-log/main.c),$(BINDIR)/sidecar-log)
+	$(if $(wildcard sidecar-log/main.c),$(BINDIR)/sidecar-log) \
+	$(if $(wildcard adapter-metrics/main.c),$(BINDIR)/adapter-metrics)
 # The archives of every binary's modules, for the unit tests, and every library they use.
-MODULE_A := $(if $(SHIM_SRC),$(SHIM_A)) $(if $(AR_SRC),$(AR_A)) $(if $(SL_SRC),$(SL_A))
-MODULE_DIRS := shim ambassador-redis sidecar-log
-MODULE_LIBS := $(SHIM_LIBS) $(AR_LIBS) $(SL_LIBS)
+MODULE_A := $(if $(SHIM_SRC),$(SHIM_A)) $(if $(AR_SRC),$(AR_A)) $(if $(SL_SRC),$(SL_A)) \
+	$(if $(AM_SRC),$(AM_A))
+MODULE_DIRS := shim ambassador-redis sidecar-log adapter-metrics
+MODULE_LIBS := $(SHIM_LIBS) $(AR_LIBS) $(SL_LIBS) $(if $(AM_SRC),$(AM_LIBS))
 
 all: $(BINS)
 
@@ -219,10 +235,11 @@ FUZZ_FLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Ilib $(MODULE_DIRS:%=-I%) $(YAML_CF
 	$(EVENT_CFLAGS) $(HIREDIS_CFLAGS) $(PCRE2_CFLAGS) $(JANSSON_CFLAGS) $(WARN) -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) $(SL_SRC) \
-		$(wildcard lib/*.h shim/*.h ambassador-redis/*.h sidecar-log/*.h)
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) $(SL_SRC) $(AM_SRC) \
+		$(wildcard lib/*.h shim/*.h ambassador-redis/*.h sidecar-log/*.h adapter-metrics/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) $(SL_SRC) -o $@ $(MODULE_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(LIB_SRC) $(SHIM_SRC) $(AR_SRC) $(SL_SRC) $(AM_SRC) -o $@ \
+		$(MODULE_LIBS)
 
 fuzz: deps-fuzz
 	@$(MAKE) --no-print-directory $(FUZZ_BINS)

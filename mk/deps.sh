@@ -7,7 +7,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config libc6-dev libyaml-dev libevent-dev musl-tools libhiredis-dev \
-    libssl-dev libpcre2-dev libjansson-dev"
+    libssl-dev libpcre2-dev libjansson-dev zlib1g-dev"
 pkgs_test="libcmocka-dev bats procps util-linux coreutils python3 curl redis-server redis-sentinel\
     redis-tools openssl logrotate"
 pkgs_fuzz="clang libclang-rt-dev"
