@@ -29,8 +29,8 @@ struct am_label {
 #define AM_LABELS_MAX 32 /* a sample with more labels is refused by the parsers */
 
 /*
- * One sample. Everything points into the input or the parser's scratch space and lives only
- * for the callback.
+ * One sample. Everything lives only for the callback: it points into the input, the
+ * parser's scratch space, a parsed JSON tree, or (INFO's names) static strings.
  *   name      the source's name for it ("api.requests", "used_memory", "db0_keys"), raw
  *   value     the number; for AM_KIND_SET 0 (the member is in set_member)
  *   relative  statsd gauges "+3" / "-3": add to the current value instead of setting it
