@@ -461,3 +461,23 @@ void sl_out_count_dead(struct sl_out *o, uint64_t n)
 {
     o->st.dead += n;
 }
+
+void sl_out_walk_start(struct sl_out_walk *w, const struct sl_block *first, size_t nblk)
+{
+    *w = (struct sl_out_walk){.b = nblk > 0 ? first : NULL, .blocks_left = nblk > 0 ? nblk - 1 : 0};
+}
+
+const struct sl_rec *sl_out_walk_next(struct sl_out_walk *w, const struct sl_block **b)
+{
+    while (w->b != NULL && w->ri >= w->b->nrec) {
+        w->b = w->blocks_left > 0 ? w->b->next : NULL;
+        w->blocks_left -= w->blocks_left > 0;
+        w->ri = 0;
+    }
+    if (w->b == NULL) {
+        return NULL;
+    }
+    *b = w->b;
+    w->n++;
+    return &w->b->rec[w->ri++];
+}

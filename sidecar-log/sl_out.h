@@ -93,6 +93,17 @@ extern const struct sl_out_driver sl_out_stdout, sl_out_file, sl_out_tcp; /* sl_
 extern const struct sl_out_driver sl_out_http, sl_out_es;                 /* sl_out_http.c */
 extern const struct sl_out_driver sl_out_redis;                           /* sl_out_redis.c */
 
+/* Walks the records of a batch (nblk blocks from first, following ->next) in order. */
+struct sl_out_walk {
+    const struct sl_block *b; /* NULL at the end */
+    size_t blocks_left;       /* after b */
+    size_t ri;                /* the next record of b */
+    size_t n;                 /* records returned so far: the last one's index is n - 1 */
+};
+void sl_out_walk_start(struct sl_out_walk *w, const struct sl_block *first, size_t nblk);
+/* The next record and its block, or NULL at the end. */
+const struct sl_rec *sl_out_walk_next(struct sl_out_walk *w, const struct sl_block **b);
+
 void sl_out_done(struct sl_out *o, const char *error);
 struct event_base *sl_out_base(const struct sl_out *o);
 const struct sl_enc *sl_out_enc(const struct sl_out *o);

@@ -89,35 +89,6 @@ static void fail(struct ht *h, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Walks the records of a batch in order, numbering them from 0. */
-struct walk {
-    const struct sl_block *b; /* NULL at the end */
-    size_t blocks_left;       /* after b */
-    size_t ri;                /* the next record of b */
-    size_t n;                 /* records returned so far */
-};
-
-static void walk_start(struct walk *w, const struct sl_block *first, size_t nblk)
-{
-    *w = (struct walk){.b = nblk > 0 ? first : NULL, .blocks_left = nblk > 0 ? nblk - 1 : 0};
-}
-
-/* The next record and its block, or NULL at the end. */
-static const struct sl_rec *walk_next(struct walk *w, const struct sl_block **b)
-{
-    while (w->b != NULL && w->ri >= w->b->nrec) {
-        w->b = w->blocks_left > 0 ? w->b->next : NULL;
-        w->blocks_left -= w->blocks_left > 0;
-        w->ri = 0;
-    }
-    if (w->b == NULL) {
-        return NULL;
-    }
-    *b = w->b;
-    w->n++;
-    return &w->b->rec[w->ri++];
-}
-
 static size_t count_records(const struct sl_block *first, size_t nblk)
 {
     size_t n = 0;
@@ -438,13 +409,13 @@ static void es_items(struct ht *h, const json_t *items)
 {
     const struct sl_block *b;
     const struct sl_rec *r;
-    struct walk w;
+    struct sl_out_walk w;
     size_t k = 0, retry = 0;
     int retry_status = 0, fd = -1;
     const char *retry_type = NULL;
 
-    walk_start(&w, h->first, h->nblk);
-    while ((r = walk_next(&w, &b)) != NULL) {
+    sl_out_walk_start(&w, h->first, h->nblk);
+    while ((r = sl_out_walk_next(&w, &b)) != NULL) {
         size_t i = w.n - 1;
         const json_t *error;
         if (!bit_get(h->unsettled, i)) {
@@ -589,11 +560,11 @@ static long build_body(struct ht *h, struct evbuffer *out, struct sl_block *firs
     enum sl_format f = h->es ? SL_FMT_JSON : sl_out_format(h->o);
     const struct sl_block *b;
     const struct sl_rec *r;
-    struct walk w;
+    struct sl_out_walk w;
     long n = 0;
 
-    walk_start(&w, first, nblk);
-    while ((r = walk_next(&w, &b)) != NULL) {
+    sl_out_walk_start(&w, first, nblk);
+    while ((r = sl_out_walk_next(&w, &b)) != NULL) {
         if (h->es) {
             char id[SL_ENC_ID_MAX];
             size_t idlen;

@@ -256,16 +256,15 @@ struct tcp {
     bool connected;
     bool sending;         /* a batch is being written: its end is the ack */
     struct evbuffer *buf; /* a batch is encoded here, a slice at a time, then moved to bev */
-    /* What of the batch is not encoded yet: blocks left (cur the first), and the next
-     * record of cur. Encoding a slice at a time as the socket drains keeps the encoded
-     * batch (JSON is ~2.5x the text) from adding megabytes to RSS. */
-    struct sl_block *cur;
-    size_t left;
-    size_t rec;
+    /* What of the batch is not encoded yet. Encoding a slice at a time as the socket
+     * drains keeps the encoded batch (JSON is ~2.5x the text) from adding megabytes to
+     * RSS. */
+    struct sl_out_walk rest;
+    bool more; /* rest has records left */
 };
 
-#define TCP_SLICE (512u * 1024)   /* encoded bytes queued on the socket at most, about */
-#define TCP_REFILL (256u * 1024)  /* encode more once the queue is below this */
+#define TCP_SLICE (512u * 1024)  /* encoded bytes queued on the socket at most, about */
+#define TCP_REFILL (256u * 1024) /* encode more once the queue is below this */
 
 /* Encodes the next slice of the batch into bev's output. Returns 0, or -1 (memory). */
 static int tcp_refill(struct tcp *t)
@@ -273,18 +272,15 @@ static int tcp_refill(struct tcp *t)
     const struct sl_enc *enc = sl_out_enc(t->o);
     enum sl_format f = sl_out_format(t->o);
     struct evbuffer *out = bufferevent_get_output(t->bev);
+    const struct sl_block *b;
+    const struct sl_rec *r;
 
-    while (t->left > 0 && evbuffer_get_length(t->buf) < TCP_SLICE) {
-        if (t->rec >= t->cur->nrec) {
-            t->cur = t->cur->next;
-            t->left--;
-            t->rec = 0;
-            continue;
-        }
-        if (sl_enc_record(enc, f, t->buf, t->cur, &t->cur->rec[t->rec]) < 0) {
+    while (t->more && evbuffer_get_length(t->buf) < TCP_SLICE) {
+        if ((r = sl_out_walk_next(&t->rest, &b)) == NULL) {
+            t->more = false;
+        } else if (sl_enc_record(enc, f, t->buf, b, r) < 0) {
             return -1;
         }
-        t->rec++;
     }
     /* Moves the chains: no copy. */
     return evbuffer_add_buffer(out, t->buf);
@@ -327,7 +323,7 @@ static void tcp_write(struct bufferevent *bev, void *arg)
     if (!t->sending) {
         return;
     }
-    if (t->left > 0) {
+    if (t->more) {
         if (tcp_refill(t) < 0) {
             tcp_fail(t, "out of memory");
         }
@@ -434,9 +430,8 @@ static void tcp_send(void *state, struct sl_block *first, size_t nblk)
         sl_out_done(t->o, why);
         return;
     }
-    t->cur = first;
-    t->left = nblk;
-    t->rec = 0;
+    sl_out_walk_start(&t->rest, first, nblk);
+    t->more = true;
     if (tcp_refill(t) < 0) {
         evbuffer_drain(t->buf, evbuffer_get_length(t->buf));
         sl_out_done(t->o, "out of memory");

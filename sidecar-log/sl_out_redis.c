@@ -270,31 +270,9 @@ static int queue_word(struct rd *d, const char *cmd)
     return queue(d, cmd, 1, &cmd, &len);
 }
 
-/* Walks the records of a batch in order. */
-struct walk {
-    const struct sl_block *b; /* NULL at the end */
-    size_t blocks_left;       /* after b */
-    size_t ri;                /* the next record of b */
-};
-
-/* The next record and its block, or NULL at the end. */
-static const struct sl_rec *walk_next(struct walk *w, const struct sl_block **b)
-{
-    while (w->b != NULL && w->ri >= w->b->nrec) {
-        w->b = w->blocks_left > 0 ? w->b->next : NULL;
-        w->blocks_left -= w->blocks_left > 0;
-        w->ri = 0;
-    }
-    if (w->b == NULL) {
-        return NULL;
-    }
-    *b = w->b;
-    return &w->b->rec[w->ri++];
-}
-
 /* Encodes up to max records from w into d->enc, each without its '\n', and points
  * argv[first ...] at them. The number encoded (0 at the end), or -1 (memory). */
-static int encode_some(struct rd *d, struct walk *w, int first, int max)
+static int encode_some(struct rd *d, struct sl_out_walk *w, int first, int max)
 {
     enum sl_format f = sl_out_format(d->o);
     size_t start[RPUSH_ARGS_MAX];
@@ -304,7 +282,7 @@ static int encode_some(struct rd *d, struct walk *w, int first, int max)
     int n = 0;
 
     evbuffer_drain(d->enc, evbuffer_get_length(d->enc));
-    while (n < max && (r = walk_next(w, &b)) != NULL) {
+    while (n < max && (r = sl_out_walk_next(w, &b)) != NULL) {
         start[n] = evbuffer_get_length(d->enc);
         if (sl_enc_record(sl_out_enc(d->o), f, d->enc, b, r) < 0) {
             return -1;
@@ -325,7 +303,7 @@ static int encode_some(struct rd *d, struct walk *w, int first, int max)
 /* MULTI, the batch's RPUSH or XADD commands, EXEC. 0, or -1 with the try failed. */
 static int queue_batch(struct rd *d, struct sl_block *first, size_t nblk)
 {
-    struct walk w = {.b = nblk > 0 ? first : NULL, .blocks_left = nblk > 0 ? nblk - 1 : 0};
+    struct sl_out_walk w;
     int head = 2, n;
 
     d->argv[0] = d->stream ? CMD_XADD : CMD_RPUSH;
@@ -345,6 +323,7 @@ static int queue_batch(struct rd *d, struct sl_block *first, size_t nblk)
     if (queue_word(d, CMD_MULTI) < 0) {
         goto refused;
     }
+    sl_out_walk_start(&w, first, nblk);
     while ((n = encode_some(d, &w, head, d->stream ? 1 : RPUSH_ARGS_MAX - head)) > 0) {
         if (queue(d, d->argv[0], head + n, d->argv, d->argvlen) < 0) {
             goto refused;
