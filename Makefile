@@ -175,7 +175,7 @@ $(BINDIR)/sidecar-log: $(BUILD)/sidecar-log/main.o $(SL_A) $(LIB_A)
 AM_SRC := $(filter-out adapter-metrics/main.c,$(wildcard adapter-metrics/*.c))
 AM_A := $(BUILD)/adapter-metrics/libam.a
 AM_LIBS := $(EVENT_EXTRA_LIBS) $(EVENT_LIBS) $(HIREDIS_LIBS) $(YAML_LIBS) $(PCRE2_LIBS) \
-	$(JANSSON_LIBS) -lz -pthread
+	$(JANSSON_LIBS) -lz -lm -pthread
 
 $(AM_A): $(AM_SRC:%.c=$(BUILD)/%.o)
 	@rm -f $@

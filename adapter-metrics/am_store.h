@@ -48,7 +48,8 @@ struct am_family_spec {
     unsigned age_buckets;  /* summary: windows the max age is cut into; 0: 5 */
     int64_t ttl_ms;        /* a series not updated for this long is removed; 0: never */
     int64_t set_window_ms; /* statsd sets: a member counts this long after it was seen; 0: 60 s */
-    const char *const *states; /* stateset: the states, in order; NULL: learned as they come */
+    const char *const *states; /* stateset: the states, in order; NULL: learned as they come
+                                * (at most 256 either way) */
     size_t nstates;
     const char *info_label; /* info: the label that carries the string; NULL: "value" */
 };
@@ -115,8 +116,9 @@ struct am_store_stats {
     uint64_t type_conflict;   /* the family exists with another type */
     uint64_t label_conflict;  /* the family exists with another label-name set */
     uint64_t reserved_suffix; /* name ends in a suffix its type may not have */
-    uint64_t bad_value;       /* NaN/Inf where not allowed, negative counter ADD, bad shape */
-    uint64_t overflow;        /* a cap was reached: series, family or set members */
+    uint64_t bad_value;       /* NaN/Inf where not allowed, negative counter ADD, bad shape,
+                               * an op the type or the series does not take */
+    uint64_t overflow;        /* a cap was reached: series, family, set members, states */
     uint64_t expired;         /* series removed by TTL */
     uint64_t swept;           /* series removed by am_store_sweep */
 };
@@ -194,7 +196,8 @@ void am_store_destroy(struct am_store *st);
  * the renderer) and, unless histogram or summary, not in "_count", "_sum" or "_bucket" (so
  * no two families' samples can clash and promtool's lint stays quiet); label names
  * [a-zA-Z_][a-zA-Z0-9_]*, not "__..." , unique, and none of "le" (histogram), "quantile" (summary),
- * the state label (stateset) or the info label (info); label values valid UTF-8 (up to 1024 bytes);
+ * the state label (stateset) or the info label (info); label values valid UTF-8 without NUL (up
+ * to 1024 bytes; states and info strings likewise);
  * the type and label names of an existing family; a stateset family name must itself be a valid
  * label name. The first update for a family makes it from u->spec; for a series, makes it (caps:
  * the store's and per-family limits). SET_HISTOGRAM counts must be whole numbers (OpenMetrics),
