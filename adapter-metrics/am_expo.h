@@ -44,7 +44,10 @@ bool am_expo_wants_gzip(const char *accept_encoding);
  * OpenMetrics, "1" in 0.0.4, "+Inf"), then _count and _sum (OpenMetrics: _count and _sum
  * after the buckets too); summaries "quantile" likewise canonical, NaN when the window is
  * empty; values with am_expo_double. Labels in the family's order; the stateset/info label
- * last. Returns 0, or -1 when out of memory (out may then hold part of it).
+ * last. OpenMetrics allows no negative quantile value, no negative or NaN _sum, no _sum next
+ * to a negative bucket bound and no histogram _count without _sum: there those samples are
+ * left out (0.0.4 keeps them). Returns 0, or -1 when out of memory (out may then hold part
+ * of it).
  */
 int am_expo_render(struct am_store *st, enum am_format fmt, int64_t now_ms, struct evbuffer *out);
 
