@@ -18,9 +18,11 @@ typedef void am_prom_fn(void *arg, struct am_update *u);
  * accepted): "# HELP name text" (escapes \\ \n, and \" as OpenMetrics has it), "# TYPE name
  * type" (counter, gauge, histogram, summary, untyped, unknown, stateset, info; gaugehistogram
  * is refused), other '#' lines are comments, "# EOF" ends the input, blank lines are skipped;
- * samples "name{l="v",...} value [timestamp]" with \\ \" \n escapes in label values, a
- * trailing comma allowed, values as Go's ParseFloat reads them (incl. "+Inf", "-Inf", "NaN",
- * any case), timestamps read and ignored, exemplars ("# {...} v") ignored.
+ * samples "name{l="v",...} value [timestamp]" with \\ \" \n escapes in label values (any
+ * other backslash kept as written), a trailing comma allowed, values as Prometheus reads
+ * them: Go's ParseFloat (incl. "+Inf", "-Inf", "NaN", any case) without hex or '_' ("0x10",
+ * "0x1p-2" and "1_000" are refused, as Prometheus refuses them), and refused past the range
+ * of a double ("1e999"); timestamps read and ignored, exemplars ("# {...} v") ignored.
  * A sample belongs to the family of the last TYPE/HELP whose name it extends with the
  * type's suffixes, else it is an untyped family of its own name. Updates:
  *   untyped/gauge          AM_OP_SET on the family's name
@@ -41,9 +43,11 @@ typedef void am_prom_fn(void *arg, struct am_update *u);
  * spec (owned by the parser) carries the type and HELP; names and label values point into
  * buf or the parser's scratch (unescaped). Lines that do not parse go to reject (may be
  * NULL) with their 1-based number and a static reason, and the parser goes on with the next;
- * one bad line never costs the other families. Bounded: lines up to 64 KiB, AM_LABELS_MAX
- * labels, histograms up to 256 buckets, summaries up to 64 quantiles.
- * Returns the number of updates emitted.
+ * one bad line never costs the other families. Bounded: lines up to 64 KiB (without the
+ * '\n'), AM_LABELS_MAX labels, histograms up to 256 buckets, summaries up to 64 quantiles,
+ * statesets up to 64 states; scratch is one allocation of about 5 x min(len, 64 KiB) bytes
+ * for the call (when it fails: one reject, line 0, "out of memory", and nothing emitted).
+ * emit and reject may be NULL. Returns the number of updates emitted.
  */
 size_t am_prom_parse(const char *buf, size_t len, am_prom_fn *emit, am_reject_fn *reject,
                      void *arg);
