@@ -36,14 +36,15 @@ struct am_src_url {
                                 * redis: info; statsd: statsd */
     char *path;                /* file and unix: the path; http: path and query ("/" if none) */
     char *host;                /* http, redis, udp, tcp: host or IPv4/IPv6 literal ("[::1]"
-                                * written with brackets, stored without) */
+                                * written with brackets, stored without); udp, tcp: "" (as in
+                                * statsd+udp://:8125) is every address */
     uint16_t port;             /* http: 80 by default; redis: 6379; udp/tcp: required */
     char *user, *password;     /* redis: from the userinfo, %XX-decoded; NULL when absent */
 };
 
 /* Parses url. Returns 0, or -1 with one line in err naming what is wrong ("unknown scheme
  * 'ftp'", "statsd+udp needs a port", "format must be kv, json or prom"). Only 'format' is
- * recognised in a file: query; an unknown key is an error. */
+ * recognised in a file: query; an unknown key is an error. On -1, out is left empty. */
 int am_src_url_parse(const char *url, struct am_src_url *out, char *err, size_t errsz);
 void am_src_url_clear(struct am_src_url *u);
 
@@ -51,7 +52,8 @@ void am_src_url_clear(struct am_src_url *u);
 
 /* The result of one fetch: data (len bytes, NUL-terminated past len) on success, or
  * err (one line: "GET /stats: connect: Connection refused", "timed out after 2000 ms",
- * "HTTP 500", "file: No such file or directory", "larger than 4194304 bytes") with data NULL.
+ * "GET /stats: HTTP 500", "open /run/app/stats: No such file or directory", "AUTH: WRONGPASS
+ * ...", "larger than 4194304 bytes") with data NULL.
  * Everything lives only for the call. Called from the loop, never from inside
  * am_pull_start. */
 typedef void am_pull_fn(void *arg, const char *data, size_t len, const char *err);
@@ -61,7 +63,8 @@ struct am_pull;
 /* A fetcher for url (a file, http or redis URL), over base. The redis one keeps one
  * connection (hiredis async), made on first use and again after any error, and sends AUTH
  * (with user when given) before INFO ALL; the http one keeps its connection alive.
- * timeout_ms bounds each whole fetch (connect included); max_bytes the reply. NULL with err
+ * timeout_ms bounds each whole fetch (connect included; 0 or less: no bound; a file read is
+ * not bounded); max_bytes (1 to 2^31-1) the reply. NULL with err
  * when url is not a pull source or out of memory. */
 struct am_pull *am_pull_create(struct event_base *base, const struct am_src_url *url,
                                int64_t timeout_ms, size_t max_bytes, char *err, size_t errsz);
@@ -80,7 +83,8 @@ void am_pull_destroy(struct am_pull *p);
 /* ---- push sources: statsd ---- */
 
 /* Receives one datagram, or a run of whole lines from a TCP stream (without a final
- * partial line), on the loop's thread. buf lives only for the call. */
+ * partial line; at EOF a last line without '\n' comes too), on the loop's thread. buf lives
+ * only for the call. */
 typedef void am_statsd_fn(void *arg, const char *buf, size_t len);
 
 struct am_statsd_in_stats {
@@ -112,7 +116,8 @@ struct am_statsd_in *am_statsd_in_create(struct event_base *base, const struct a
                                          am_statsd_fn *cb, void *arg, char *err, size_t errsz);
 
 /* Stops the thread (joins it), closes sockets (and unlinks the unixgram path), frees.
- * Datagrams still queued are delivered first when drain is true. NULL is fine. */
+ * Datagrams still queued are delivered first when drain is true. NULL is fine. Not from
+ * inside its own cb. */
 void am_statsd_in_destroy(struct am_statsd_in *in, bool drain);
 
 /* Counters so far; reading them is safe from the loop's thread. */
