@@ -2425,6 +2425,13 @@ static struct centry *resolve(struct am_map *m, const struct am_sample *s, uint6
     }
     e->name = name;
     e->name_len = (size_t)(end - name);
+    /* A plain number named "..._total" that no rule types is a running total: promtool,
+     * Prometheus and every reader take it for a counter, and as untyped the store would
+     * refuse the suffix. */
+    if (type == AM_TYPE_UNTYPED && s->kind == AM_KIND_UNTYPED && s->set_member == NULL &&
+        e->name_len > 6 && memcmp(end - 6, "_total", 6) == 0) {
+        type = AM_TYPE_COUNTER;
+    }
     if (type == AM_TYPE_COUNTER && e->name_len >= 6 && memcmp(end - 6, "_total", 6) == 0) {
         e->name_len -= 6;
     } else if (type == AM_TYPE_INFO && e->name_len >= 5 && memcmp(end - 5, "_info", 5) == 0) {

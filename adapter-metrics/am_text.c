@@ -34,6 +34,9 @@
  *   total_eviction_exceeded_time     eviction_exceeded_time_ms_total ..._time_seconds_total
  *   current_eviction_exceeded_time   current_eviction_exceeded_      ..._time_seconds
  *                                      time_ms
+ *   instantaneous_ops_per_sec        instantaneous_ops_per_sec       ..._ops_per_second
+ *   arch_bits                        arch_bits                       arch_word_size_bytes (/8)
+ *   current_save_keys_total (gauge)  (none)                          current_save_keys
  * Fields redis_exporter does not name, named here the same way: total_forks -> forks_total,
  * total_net_repl_{input,output}_bytes -> net_repl_..._bytes_total, lazyfreed_objects,
  * evicted_clients, evicted_scripts, expired_subkeys, rdb_saves, reply_buffer_{shrinks,expands},
@@ -514,6 +517,7 @@ static const struct info_field {
     {"gcc_version", "gcc_version", AM_KIND_UNTYPED, 1, F_TEXT},
     {"master_replid", "master_replid", AM_KIND_UNTYPED, 1, F_TEXT},
     {"master_replid2", "master_replid2", AM_KIND_UNTYPED, 1, F_TEXT},
+    {"arch_bits", "arch_word_size_bytes", G, 0.125, 0},
     {"uptime_in_seconds", "uptime_in_seconds", G, 1, 0},
     {"uptime_in_days", NULL, G, 1, 0},
     {"process_id", "process_id", G, 1, 0},
@@ -578,6 +582,7 @@ static const struct info_field {
     /* Persistence */
     {"loading", "loading_dump_file", G, 1, 0},
     {"rdb_changes_since_last_save", "rdb_changes_since_last_save", G, 1, 0},
+    {"current_save_keys_total", "current_save_keys", G, 1, 0},
     {"rdb_bgsave_in_progress", "rdb_bgsave_in_progress", G, 1, 0},
     {"rdb_last_save_time", "rdb_last_save_timestamp_seconds", G, 1, 0},
     {"rdb_last_bgsave_status", "rdb_last_bgsave_status", G, 1, 0},
@@ -605,7 +610,7 @@ static const struct info_field {
     /* Stats */
     {"total_connections_received", "connections_received_total", C, 1, 0},
     {"total_commands_processed", "commands_processed_total", C, 1, 0},
-    {"instantaneous_ops_per_sec", "instantaneous_ops_per_sec", G, 1, 0},
+    {"instantaneous_ops_per_sec", "instantaneous_ops_per_second", G, 1, 0},
     {"total_net_input_bytes", "net_input_bytes_total", C, 1, 0},
     {"total_net_output_bytes", "net_output_bytes_total", C, 1, 0},
     {"total_net_repl_input_bytes", "net_repl_input_bytes_total", C, 1, 0},
