@@ -9,10 +9,10 @@ set -eu
 pkgs_build="gcc make pkg-config libc6-dev libyaml-dev libevent-dev musl-tools libhiredis-dev \
     libssl-dev libpcre2-dev libjansson-dev zlib1g-dev"
 pkgs_test="libcmocka-dev bats procps util-linux coreutils python3 curl redis-server redis-sentinel\
-    redis-tools openssl logrotate"
+    redis-tools openssl logrotate prometheus python3-prometheus-client"
 pkgs_fuzz="clang libclang-rt-dev"
 pkgs_bench="tini catatonit procps podman runc busybox-static redis-server redis-tools nutcracker \
-    rsyslog"
+    rsyslog prometheus-redis-exporter"
 
 want=""
 for group in "$@"; do
