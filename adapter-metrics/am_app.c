@@ -82,7 +82,7 @@ static void on_sample(void *arg, const struct am_sample *smp)
     struct am_source *s = arg;
     const char *why = NULL;
 
-    if (am_map_apply(s->map, s->app->store, smp, s->gen, am_now_ms(), &why) < 0) {
+    if (am_map_apply(s->map, s->app->store, smp, s->gen, s->now_ms, &why) < 0) {
         if (smp->kind == AM_KIND_UNTYPED && smp->set_member != NULL && why != NULL &&
             strcmp(why, NO_VALUE_MAP) == 0) {
             s->counts.skipped++;
@@ -129,7 +129,7 @@ static void on_prom(void *arg, struct am_update *u)
     }
     u->source = s->id;
     u->gen = s->gen;
-    if (am_store_update(s->app->store, u, am_now_ms(), &why) < 0) {
+    if (am_store_update(s->app->store, u, s->now_ms, &why) < 0) {
         char msg[160];
         s->counts.refused++;
         snprintf(msg, sizeof(msg), "%.*s: %s", (int)(u->name_len > 80 ? 80 : u->name_len), u->name,
@@ -144,6 +144,7 @@ static void on_statsd(void *arg, const char *buf, size_t len)
 {
     struct am_source *s = arg;
 
+    s->now_ms = am_now_ms();
     am_statsd_parse(buf, len, on_sample, on_reject, s);
 }
 
@@ -220,7 +221,7 @@ static void on_pulled(void *arg, const char *data, size_t len, const char *err)
     struct am_app *app = s->app;
 
     s->in_flight = false;
-    s->duration = (double)(now_ns() - s->start_ns) / 1e9;
+    s->now_ms = am_now_ms();
     s->gen++;
     if (err != NULL) {
         s->up = false;
@@ -246,6 +247,7 @@ static void on_pulled(void *arg, const char *data, size_t len, const char *err)
     }
     /* What the source did not report this time (or everything, when it is down) goes. */
     am_store_sweep(app->store, s->id, s->gen);
+    s->duration = (double)(now_ns() - s->start_ns) / 1e9;
     if (app->scraping && !any_in_flight(app)) {
         scrape_done(app);
     }

@@ -35,6 +35,7 @@ struct am_source {
     bool up;                 /* the last fetch worked (statsd: always) */
     double duration;         /* seconds the last fetch took */
     int64_t start_ns;        /* of the fetch in flight */
+    int64_t now_ms;          /* the store's clock for the input being parsed (read once) */
     struct am_counts counts; /* of maps already replaced, plus the parse errors */
     int64_t last_log_ns;     /* bad input is logged at most every 10 s per source */
     uint64_t unlogged;       /* bad inputs since the last line logged */

@@ -725,11 +725,15 @@ _Static_assert(sizeof(cmd_parts) / sizeof(cmd_parts[0]) <= PARTS_MAX, "cmd_parts
 #define WHY_COMPOSITE_NUM "composite field without a needed number"
 
 /* What one INFO text has said so far that later lines need. */
+#define INFO_INDEX 1024 /* a power of two, over twice the rows of info_fields[] */
+_Static_assert(sizeof(info_fields) / sizeof(info_fields[0]) * 2 <= INFO_INDEX, "info index");
+
 struct info_ctx {
     struct out *o;
     bool strings;
     size_t line;
     struct span master_host, master_port; /* n == 0: not seen */
+    uint16_t index[INFO_INDEX]; /* info_fields by hash of the field name, 1-based; 0: free */
 };
 
 /* The next piece of a "k=v,k=v" value from *pos, split at its first '='. -1: the end, 0: a
@@ -893,12 +897,35 @@ static void info_slave(struct info_ctx *c, struct span val)
     info_parts(c, val, parts, 2, AM_KIND_GAUGE, labels, 3);
 }
 
-static const struct info_field *info_field_find(struct span field)
+static size_t info_hash(const char *s, size_t n)
 {
-    /* Linear, to keep the table in INFO's order; the first byte rules out most rows. */
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    }
+    return h & (INFO_INDEX - 1);
+}
+
+/* Fills c->index: one pass over the table per INFO parsed (a few microseconds), so a field
+ * is found with one hash, whether the table has it or not; no state outlives the call. */
+static void info_index_build(struct info_ctx *c)
+{
     for (size_t i = 0; i < sizeof(info_fields) / sizeof(info_fields[0]); i++) {
-        if (info_fields[i].field[0] == field.s[0] && span_eq(field, info_fields[i].field)) {
-            return &info_fields[i];
+        size_t h = info_hash(info_fields[i].field, strlen(info_fields[i].field));
+        while (c->index[h] != 0) {
+            h = (h + 1) & (INFO_INDEX - 1);
+        }
+        c->index[h] = (uint16_t)(i + 1);
+    }
+}
+
+static const struct info_field *info_field_find(const struct info_ctx *c, struct span field)
+{
+    for (size_t h = info_hash(field.s, field.n); c->index[h] != 0; h = (h + 1) & (INFO_INDEX - 1)) {
+        const struct info_field *f = &info_fields[c->index[h] - 1];
+        if (span_eq(field, f->field)) {
+            return f;
         }
     }
     return NULL;
@@ -918,7 +945,7 @@ static void info_string(struct info_ctx *c, struct span field, struct span val)
 /* A plain field: a number, a status word, or a string. */
 static void info_scalar(struct info_ctx *c, struct span field, struct span val)
 {
-    const struct info_field *f = info_field_find(field);
+    const struct info_field *f = info_field_find(c, field);
     struct am_label labels[2];
     size_t nlabels = 0;
     double v;
@@ -1030,6 +1057,7 @@ size_t am_info_parse(const char *buf, size_t len, bool strings, am_sample_fn *em
     struct span line;
     size_t pos = 0;
 
+    info_index_build(&c);
     while (next_line(buf, len, &pos, &line)) {
         c.line++;
         info_line(&c, line);
