@@ -577,6 +577,16 @@ static char *put_help(char *p, const char *s, size_t n, enum am_format fmt)
     const unsigned char *u = (const unsigned char *)s;
 
     for (size_t i = 0; i < n;) {
+        /* Most help is plain ASCII with nothing to escape: copy such a run at once. */
+        size_t run = i;
+        while (run < n && u[run] < 0x80 && u[run] != '\\' && u[run] != '\n' && u[run] != '"') {
+            run++;
+        }
+        if (run > i) {
+            p = put(p, s + i, run - i);
+            i = run;
+            continue;
+        }
         size_t len = utf8_seq(u + i, n - i);
 
         if (len == 0) {
@@ -758,7 +768,7 @@ static int put_meta(struct out *o, const struct fam *x)
     p = put(p, f->name, f->name_len);
     p = put(p, suffix, suffix_len);
     *p++ = ' ';
-    p = put_help(p, help, help_len, x->fmt);
+    p = f->help_plain ? put(p, help, help_len) : put_help(p, help, help_len, x->fmt);
     p = put(p, LIT("\n# TYPE "));
     p = put(p, f->name, f->name_len);
     p = put(p, suffix, suffix_len);

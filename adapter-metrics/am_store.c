@@ -879,6 +879,13 @@ static struct store_family *store_family_make(struct am_store *st, const struct 
     if (sp->help != NULL && (f->pub.help = store_strndup(st, sp->help, strlen(sp->help))) == NULL) {
         goto fail;
     }
+    f->pub.help_plain = f->pub.help != NULL;
+    for (const char *hc = f->pub.help; hc != NULL && *hc != '\0'; hc++) {
+        if ((unsigned char)*hc < 0x20 || (unsigned char)*hc >= 0x7F || *hc == '\\' || *hc == '"') {
+            f->pub.help_plain = false;
+            break;
+        }
+    }
     /* Label names: pointers, lengths and the names themselves in one block. */
     for (size_t i = 0; i < n; i++) {
         chars += lab[i]->name_len + 1;

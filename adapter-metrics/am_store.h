@@ -166,6 +166,7 @@ struct am_family {
     size_t name_len;
     enum am_type type;
     char *help;         /* or NULL */
+    bool help_plain;    /* help is printable ASCII without \\ or ": written as it is */
     char **label_names; /* sorted by strcmp; for stateset/info not including the state/info label */
     size_t nlabels;
     double *buckets; /* histogram: upper bounds, without +Inf */
