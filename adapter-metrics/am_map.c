@@ -143,39 +143,15 @@ static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
     return h ^ (h >> 32);
 }
 
-/* ---- YAML helpers -------------------------------------------------------------------- */
-
-static const char *node_kind(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_SCALAR_NODE:
-        return "a scalar";
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    default:
-        return "nothing";
-    }
-}
-
-/* A plain null: empty, "~" or "null" unquoted. */
-static bool is_null(const yaml_node_t *n)
-{
-    const char *v = (const char *)n->data.scalar.value;
-
-    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-           (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-            strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0);
-}
+/* ---- YAML helpers (pk_conf has pk_conf_node_kind and pk_conf_is_null) ----------------- */
 
 /* The text of a scalar node into *out, or an error naming what came instead. */
 static int get_str(struct pk_conf *c, yaml_node_t *n, const char *path, const char **out)
 {
     *out = NULL;
-    if (n->type != YAML_SCALAR_NODE || is_null(n)) {
+    if (n->type != YAML_SCALAR_NODE || pk_conf_is_null(n)) {
         return pk_conf_fail(c, n, path, "expected a string, got %s",
-                            is_null(n) ? "nothing" : node_kind(n));
+                            pk_conf_is_null(n) ? "nothing" : pk_conf_node_kind(n));
     }
     *out = (const char *)n->data.scalar.value;
     return 0;
@@ -208,7 +184,7 @@ static bool read_number(const char *s, double *out)
 
 static int get_number(struct pk_conf *c, yaml_node_t *n, const char *path, double *out)
 {
-    if (n->type != YAML_SCALAR_NODE || is_null(n) ||
+    if (n->type != YAML_SCALAR_NODE || pk_conf_is_null(n) ||
         !read_number((const char *)n->data.scalar.value, out)) {
         return pk_conf_fail(c, n, path, "expected a number");
     }
@@ -266,7 +242,7 @@ static int get_mapping(struct pk_conf *c, yaml_node_t *n, const char *path, cons
 {
     if (n->type != YAML_MAPPING_NODE) {
         return pk_conf_fail(c, n, path, "expected %s, got %s", what,
-                            is_null(n) ? "nothing" : node_kind(n));
+                            pk_conf_is_null(n) ? "nothing" : pk_conf_node_kind(n));
     }
     return 0;
 }
@@ -318,7 +294,8 @@ static int pairs_next(struct pk_conf *c, struct pairs *it, yaml_node_t *map, con
         return pk_conf_fail(c, map, path, "broken mapping");
     }
     if ((*kn)->type != YAML_SCALAR_NODE) {
-        return pk_conf_fail(c, *kn, path, "a key must be a plain name, not %s", node_kind(*kn));
+        return pk_conf_fail(c, *kn, path, "a key must be a plain name, not %s",
+                            pk_conf_node_kind(*kn));
     }
     *key = (const char *)(*kn)->data.scalar.value;
     return 1;
@@ -666,7 +643,7 @@ static int defaults_from_yaml(struct pk_conf *c, void *dst, yaml_node_t *node, c
     int observer = -1, timer = -1, r = -1;
 
     am_defaults_init(&d);
-    if (is_null(node)) {
+    if (pk_conf_is_null(node)) {
         am_defaults_clear(dst);
         return 0;
     }
@@ -1134,7 +1111,7 @@ static int parse_labels(struct pk_conf *c, yaml_node_t *n, const char *path, str
     size_t cnt;
     int rc;
 
-    if (is_null(n)) {
+    if (pk_conf_is_null(n)) {
         return 0;
     }
     if (get_mapping(c, n, path, "a mapping of label names to values") < 0) {
@@ -1538,13 +1515,14 @@ static int rules_from_yaml(struct pk_conf *c, void *dst, yaml_node_t *node, cons
     size_t cnt;
     bool def_regex;
 
-    if (is_null(node)) {
+    if (pk_conf_is_null(node)) {
         am_rules_free(*out);
         *out = NULL;
         return 0;
     }
     if (node->type != YAML_SEQUENCE_NODE) {
-        return pk_conf_fail(c, node, path, "expected a list of rules, got %s", node_kind(node));
+        return pk_conf_fail(c, node, path, "expected a list of rules, got %s",
+                            pk_conf_node_kind(node));
     }
     cnt = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
     rules = calloc(1, sizeof(*rules));

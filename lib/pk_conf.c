@@ -511,7 +511,7 @@ void pk_conf_release(struct pk_conf *c)
 
 /* ---- YAML documents ---------------------------------------------------------------- */
 
-static const char *node_kind(const yaml_node_t *n)
+const char *pk_conf_node_kind(const yaml_node_t *n)
 {
     switch (n->type) {
     case YAML_SCALAR_NODE:
@@ -526,7 +526,7 @@ static const char *node_kind(const yaml_node_t *n)
 }
 
 /* A plain (unquoted) null: empty, "~", "null". Quoted "" is an empty string instead. */
-static bool is_null(const yaml_node_t *n)
+bool pk_conf_is_null(const yaml_node_t *n)
 {
     const char *v = (const char *)n->data.scalar.value;
 
@@ -556,7 +556,7 @@ static int set_node(struct pk_conf *c, const struct pk_conf_key *k, void *base, 
     if (k->type == PK_CONF_LIST) {
         pk_strv_clear(dst);
         if (node->type == YAML_SCALAR_NODE) {
-            if (is_null(node)) {
+            if (pk_conf_is_null(node)) {
                 return 0; /* an explicit empty list */
             }
             return set_text(c, k, base, (const char *)node->data.scalar.value, true, msg,
@@ -565,7 +565,7 @@ static int set_node(struct pk_conf *c, const struct pk_conf_key *k, void *base, 
                        : 0;
         }
         if (node->type != YAML_SEQUENCE_NODE) {
-            return pk_conf_fail(c, node, path, "expected a list, got %s", node_kind(node));
+            return pk_conf_fail(c, node, path, "expected a list, got %s", pk_conf_node_kind(node));
         }
         for (yaml_node_item_t *it = node->data.sequence.items.start;
              it < node->data.sequence.items.top; it++) {
@@ -573,10 +573,10 @@ static int set_node(struct pk_conf *c, const struct pk_conf_key *k, void *base, 
             char ipath[PATH_MAX_LEN + 24];
             snprintf(ipath, sizeof(ipath), "%s[%ld]", path,
                      (long)(it - node->data.sequence.items.start));
-            if (item == NULL || item->type != YAML_SCALAR_NODE || is_null(item)) {
-                return pk_conf_fail(c, item != NULL ? item : node, ipath,
-                                    "expected a string, got %s",
-                                    item == NULL || is_null(item) ? "nothing" : node_kind(item));
+            if (item == NULL || item->type != YAML_SCALAR_NODE || pk_conf_is_null(item)) {
+                return pk_conf_fail(
+                    c, item != NULL ? item : node, ipath, "expected a string, got %s",
+                    item == NULL || pk_conf_is_null(item) ? "nothing" : pk_conf_node_kind(item));
             }
             if (set_text(c, k, base, (const char *)item->data.scalar.value, true, msg,
                          sizeof(msg)) < 0) {
@@ -585,13 +585,13 @@ static int set_node(struct pk_conf *c, const struct pk_conf_key *k, void *base, 
         }
         return 0;
     }
-    if (k->type == PK_CONF_STRING && is_null(node)) {
+    if (k->type == PK_CONF_STRING && pk_conf_is_null(node)) {
         clear_value(k, base); /* "name: null" unsets a string */
         return 0;
     }
-    if (node->type != YAML_SCALAR_NODE || is_null(node)) {
+    if (node->type != YAML_SCALAR_NODE || pk_conf_is_null(node)) {
         return pk_conf_fail(c, node, path, "expected %s, got %s", type_word(k),
-                            is_null(node) ? "nothing" : node_kind(node));
+                            pk_conf_is_null(node) ? "nothing" : pk_conf_node_kind(node));
     }
     if (set_text(c, k, base, (const char *)node->data.scalar.value, false, msg, sizeof(msg)) < 0) {
         return pk_conf_fail(c, node, path, "invalid value '%s': %s",
@@ -654,7 +654,7 @@ static int walk_mapping(struct pk_conf *c, yaml_node_t *map, const char *prefix)
         }
         if (key->type != YAML_SCALAR_NODE) {
             return pk_conf_fail(c, key, prefix, "a key must be a plain name, not %s",
-                                node_kind(key));
+                                pk_conf_node_kind(key));
         }
         int n = snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] != '\0' ? "." : "",
                          (const char *)key->data.scalar.value);
@@ -673,7 +673,8 @@ static int walk_mapping(struct pk_conf *c, yaml_node_t *map, const char *prefix)
                 return unknown_key(c, key, path);
             }
             if (value->type != YAML_MAPPING_NODE) {
-                return pk_conf_fail(c, value, path, "expected a mapping, got %s", node_kind(value));
+                return pk_conf_fail(c, value, path, "expected a mapping, got %s",
+                                    pk_conf_node_kind(value));
             }
             if (walk_mapping(c, value, path) < 0) {
                 return -1;
@@ -715,12 +716,12 @@ int pk_conf_load_buffer(struct pk_conf *c, const char *name, const char *data, s
     c->doc = &doc;
 
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root == NULL || is_null(root)) {
+    if (root == NULL || pk_conf_is_null(root)) {
         rc = 0; /* an empty file sets nothing */
         goto check_single;
     }
     if (root->type != YAML_MAPPING_NODE) {
-        pk_conf_fail(c, root, NULL, "expected a mapping of keys, got %s", node_kind(root));
+        pk_conf_fail(c, root, NULL, "expected a mapping of keys, got %s", pk_conf_node_kind(root));
         goto out;
     }
     if (walk_mapping(c, root, "") < 0) {

@@ -120,6 +120,12 @@ void pk_conf_release(struct pk_conf *c);
 int pk_conf_fail(struct pk_conf *c, const yaml_node_t *node, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* For custom parsers: what a node is, for messages ("a scalar", "a list", "a mapping"). */
+const char *pk_conf_node_kind(const yaml_node_t *n);
+
+/* For custom parsers: true for YAML's null (an empty plain scalar, ~, null, Null, NULL). */
+bool pk_conf_is_null(const yaml_node_t *n);
+
 /* For custom parsers: the node at index in the document being walked, or NULL. */
 yaml_node_t *pk_conf_node(struct pk_conf *c, int index);
 
