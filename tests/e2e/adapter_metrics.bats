@@ -5,9 +5,9 @@
 # every OpenMetrics one through python3-prometheus-client's strict parser; one test has a
 # real Prometheus scrape the adapter.
 #
-# Env: PODKIT_BIN (adapter-metrics), PODKIT_TOP; AM_SANITIZED=1 skips the RSS check. Each test works in its own directory;
-# teardown kills what it started (redis_helpers.bash). Every wait has a deadline. Only
-# 127.0.0.1 is used.
+# Env: PODKIT_BIN (adapter-metrics), PODKIT_TOP; AM_SANITIZED=1 skips the RSS check. Each
+# test works in its own directory; teardown kills what it started (redis_helpers.bash).
+# Every wait has a deadline. Only 127.0.0.1 is used.
 
 bats_require_minimum_version 1.5.0
 load redis_helpers
