@@ -1233,7 +1233,9 @@ static bool drops_settled(struct fx *fx)
 
 /* ---- statsd: UDP --------------------------------------------------------------------- */
 
-/* 100k datagrams at 100k/s while the loop keeps up: every one arrives, nothing dropped. */
+/* 100k datagrams at 25k/s while the loop keeps up: every one arrives once, nothing dropped.
+ * (100k/s with scrapes going on is make bench's figure: a unit test on a loaded CI machine
+ * checks what arrives, not how fast.) */
 static void test_statsd_udp_100k(void **state)
 {
     struct fx *fx = *state;
@@ -1243,7 +1245,7 @@ static void test_statsd_udp_100k(void **state)
     listen_on(fx, "statsd+udp://127.0.0.1:0");
     assert_true(am_statsd_in_port(fx->in) > 0);
     seen_init(&fx->seen, NSEQ);
-    sender_start(fx, connect_to(fx, AF_INET, SOCK_DGRAM, NULL), 0, NSEQ, 0, 100000);
+    sender_start(fx, connect_to(fx, AF_INET, SOCK_DGRAM, NULL), 0, NSEQ, 0, 25000);
     want_distinct = NSEQ;
     if (!run_until(fx, all_seen, WAIT_MS * 2)) {
         st = stats(fx);
@@ -1264,8 +1266,8 @@ static void test_statsd_udp_100k(void **state)
     assert_int_equal(st.tcp_conns, 0);
 }
 
-/* The loop blocked for the whole send (500 ms at 100k/s): the queue holds it all, and the
- * loop then takes it in shares, not in one go. */
+/* The loop blocked for the whole send (2 s at 25k/s): the queue holds it all, and the loop
+ * then takes it in shares, not in one go. */
 static void test_statsd_udp_loop_blocked(void **state)
 {
     struct fx *fx = *state;
@@ -1274,9 +1276,9 @@ static void test_statsd_udp_loop_blocked(void **state)
 
     listen_on(fx, "statsd+udp://127.0.0.1:0");
     seen_init(&fx->seen, n);
-    sender_start(fx, connect_to(fx, AF_INET, SOCK_DGRAM, NULL), 0, n, 0, 100000);
+    sender_start(fx, connect_to(fx, AF_INET, SOCK_DGRAM, NULL), 0, n, 0, 25000);
     sender_join(&fx->snd); /* the loop does not run meanwhile */
-    sleep_ms(50);          /* for the reader to take the last ones */
+    sleep_ms(300);         /* for the reader to take the last ones, even on a loaded machine */
     assert_int_equal(stats(fx).packets, 0);
     event_base_loop(fx->base, EVLOOP_ONCE);
     st = stats(fx);
