@@ -291,6 +291,38 @@ static int source_copy(struct am_source_conf *dst, const struct am_source_conf *
     return 0;
 }
 
+/* What a redis source maps without rules of its own: INFO's instance_info sample to
+ * redis_exporter's redis_instance_info (an info metric; the version is its info label). */
+static const char redis_builtin[] = "mappings:\n"
+                                    "  - match: instance_info\n"
+                                    "    name: redis_instance_info\n"
+                                    "    type: info\n"
+                                    "    info_label: redis_version\n"
+                                    "    help: The Redis server's version, mode, OS and role.\n";
+
+static int redis_rules(struct am_conf *c, char *err, size_t errsz)
+{
+    static const struct pk_conf_key keys[] = {
+        {.name = "mappings", .type = PK_CONF_CUSTOM, .offset = 0, .custom = &am_rules_conf},
+        {.name = NULL},
+    };
+    struct pk_conf pc;
+    struct am_rules *rules = NULL;
+    int rc = 0;
+
+    pk_conf_init(&pc);
+    if (pk_conf_add(&pc, keys, &rules) < 0 ||
+        pk_conf_load_buffer(&pc, "built-in redis rules", redis_builtin, strlen(redis_builtin)) <
+            0) {
+        rc = fail(err, errsz, "%s", pc.err);
+    }
+    /* The rules are moved out: the release below would free them. */
+    c->redis_rules = rules;
+    rules = NULL;
+    pk_conf_release(&pc);
+    return rc;
+}
+
 int am_conf_check(struct am_conf *c, char *err, size_t errsz)
 {
     char msg[PK_CONF_ERR_MAX];
@@ -392,6 +424,14 @@ int am_conf_check(struct am_conf *c, char *err, size_t errsz)
         c->eff_defaults = &c->defaults;
         c->eff_rules = c->mappings;
     }
+    for (size_t i = 0; i < c->nall; i++) {
+        if (c->all[i].url.kind == AM_SRC_REDIS && c->all[i].rules == NULL) {
+            if (c->redis_rules == NULL && redis_rules(c, err, errsz) < 0) {
+                return -1;
+            }
+            c->all[i].rules = c->redis_rules; /* borrowed, like the table's */
+        }
+    }
     /* Compile every source's mapping once, so that -t finds what the run would. */
     for (size_t i = 0; i < c->nall; i++) {
         const struct am_source_conf *s = &c->all[i];
@@ -426,6 +466,8 @@ void am_conf_clear(struct am_conf *c)
     am_defaults_clear(&c->file_defaults);
     am_rules_free(c->file_rules);
     c->file_rules = NULL;
+    am_rules_free(c->redis_rules);
+    c->redis_rules = NULL;
     c->eff_defaults = NULL;
     c->eff_rules = NULL;
     free(c->addrs);

@@ -55,7 +55,8 @@ struct am_conf {
     struct am_rules *file_rules;            /* from mapping-config */
     const struct am_defaults *eff_defaults; /* the ones in force */
     const struct am_rules *eff_rules;
-    struct pk_addr *addrs; /* listen addresses */
+    struct am_rules *redis_rules; /* the built-in rule of redis sources without their own */
+    struct pk_addr *addrs;        /* listen addresses */
     size_t naddrs;
 };
 

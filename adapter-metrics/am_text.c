@@ -756,6 +756,13 @@ struct info_ctx {
     size_t line;
     struct span master_host, master_port; /* n == 0: not seen */
     uint16_t index[INFO_INDEX]; /* info_fields by hash of the field name, 1-based; 0: free */
+    struct span instance[9];    /* the instance_info fields (instance_fields[]) as seen */
+};
+
+/* redis_exporter's redis_instance_info labels; the first is the info value itself. */
+static const char *const instance_fields[9] = {
+    "redis_version", "redis_build_id", "redis_mode", "os",   "maxmemory_policy",
+    "tcp_port",      "run_id",         "process_id", "role",
 };
 
 /* The next piece of a "k=v,k=v" value from *pos, split at its first '='. -1: the end, 0: a
@@ -972,6 +979,12 @@ static void info_scalar(struct info_ctx *c, struct span field, struct span val)
     size_t nlabels = 0;
     double v;
 
+    for (size_t i = 0; i < sizeof(instance_fields) / sizeof(instance_fields[0]); i++) {
+        if (span_eq(field, instance_fields[i])) {
+            c->instance[i] = val;
+        }
+    }
+
     if (f != NULL && f->name == NULL) {
         return;
     }
@@ -1083,6 +1096,21 @@ size_t am_info_parse(const char *buf, size_t len, bool strings, am_sample_fn *em
     while (next_line(buf, len, &pos, &line)) {
         c.line++;
         info_line(&c, line);
+    }
+    if (strings && c.instance[0].n > 0) {
+        /* redis_exporter's redis_instance_info, as a string sample: the version is its
+         * value, the other fields its labels (empty when this Redis has no such field). */
+        struct am_label labels[8];
+        struct am_sample smp;
+
+        for (size_t i = 1; i < 9; i++) {
+            labels[i - 1] = label(instance_fields[i], c.instance[i]);
+        }
+        sample_init_text(&smp, (struct span){"instance_info", 13}, c.instance[0]);
+        smp.labels = labels;
+        smp.nlabels = 8;
+        c.line = 0;
+        out_emit(&o, &smp);
     }
     return o.count;
 }

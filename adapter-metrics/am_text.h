@@ -76,7 +76,10 @@ size_t am_json_parse(const char *buf, size_t len, bool strings, am_sample_fn *em
  *                                           slave_state}, connected_slave_lag_seconds{...}
  *   master_link_status, master_last_io_seconds_ago, master_sync_in_progress,
  *   slave_repl_offset                    -> {master_host,master_port} once both were seen
- * (names without the "redis_" namespace: the mapping's prefix adds it). Lines that do not
+ * (names without the "redis_" namespace: the mapping's prefix adds it). With strings, after
+ * the rest: instance_info, a string sample whose text is redis_version and whose labels are
+ * redis_exporter's redis_instance_info ones (redis_build_id, redis_mode, os,
+ * maxmemory_policy, tcp_port, run_id, process_id, role; "" when absent). Lines that do not
  * parse are refused with a reason, and a composite line emits all its samples or none.
  * Names and label names are the field's bytes or static strings; label values and members
  * point into buf.

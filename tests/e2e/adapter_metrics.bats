@@ -250,6 +250,8 @@ PY
     value_is am 'redis_db_keys{db="db0"}' 1
     value am 'redis_commands_total{cmd="get"}' >/dev/null
     value am redis_uptime_in_seconds >/dev/null
+    # redis_exporter's redis_instance_info, from the built-in rule of redis sources.
+    grep -q '^redis_instance_info{.*role="master".*redis_version="[0-9.]*"} 1$' "$W/v.txt"
     om_ok am
     redis_stop r
     value_is am 'adapter_metrics_source_up{source="r"}' 0

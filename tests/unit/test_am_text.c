@@ -477,7 +477,10 @@ static const struct row info_table[] = {
     /* Strings only with the flag: fields in no table keep their name. */
     {IN("redis_version:7.2.4\r\nrole:master\r\nconfig_file:\r\nused_memory_human:1.00K\r\n"), S,
      .want = "redis_version U 0 =\"7.2.4\"\nrole U 0 =\"master\"\nconfig_file U 0 =\"\"\n"
-             "used_memory_human U 0 =\"1.00K\"\n"},
+             "used_memory_human U 0 =\"1.00K\"\n"
+             /* and at the end redis_exporter's instance_info: the version, the rest labels */
+             "instance_info{redis_build_id=\"\",redis_mode=\"\",os=\"\",maxmemory_policy=\"\","
+             "tcp_port=\"\",run_id=\"\",process_id=\"\",role=\"master\"} U 0 =\"7.2.4\"\n"},
     {IN("executable:/usr/bin/redis-server\nlistener0:name=tcp,bind=127.0.0.1,port=6379\n"), S,
      .want = "executable U 0 =\"/usr/bin/redis-server\"\n"
              "listener0 U 0 =\"name=tcp,bind=127.0.0.1,port=6379\"\n"},
