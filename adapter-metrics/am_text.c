@@ -1104,7 +1104,9 @@ size_t am_info_parse(const char *buf, size_t len, bool strings, am_sample_fn *em
         struct am_sample smp;
 
         for (size_t i = 1; i < 9; i++) {
-            labels[i - 1] = label(instance_fields[i], c.instance[i]);
+            /* An absent field is "", still a span of buf: label values point into it. */
+            struct span v = c.instance[i].s != NULL ? c.instance[i] : (struct span){buf, 0};
+            labels[i - 1] = label(instance_fields[i], v);
         }
         sample_init_text(&smp, (struct span){"instance_info", 13}, c.instance[0]);
         smp.labels = labels;
