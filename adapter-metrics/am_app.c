@@ -362,6 +362,17 @@ static void put2(struct self *sf, const char *name, const char *help, const char
     put(sf, name, AM_TYPE_COUNTER, help, l, 2, v);
 }
 
+/* Adds what map has counted so far to c. */
+static void add_map_counts(struct am_counts *c, const struct am_map *map)
+{
+    const struct am_map_stats *ms = am_map_stats(map);
+
+    c->mapped += ms->mapped;
+    c->unmapped += ms->unmapped;
+    c->dropped += ms->dropped;
+    c->refused += ms->refused;
+}
+
 static void self_metrics(struct am_app *app)
 {
     struct self sf = {.app = app, .now = am_now_ms()};
@@ -389,12 +400,8 @@ static void self_metrics(struct am_app *app)
     for (size_t i = 0; i < app->nsrc; i++) {
         struct am_source *s = app->src[i];
         const char *n = s->conf->name;
-        const struct am_map_stats *ms = am_map_stats(s->map);
         struct am_counts c = s->counts;
-        c.mapped += ms->mapped;
-        c.unmapped += ms->unmapped;
-        c.dropped += ms->dropped;
-        c.refused += ms->refused;
+        add_map_counts(&c, s->map);
         put1(&sf, "adapter_metrics_source_up", AM_TYPE_GAUGE,
              "1 when the source's last fetch worked (statsd sources: 1).", "source", n,
              s->up ? 1 : 0);
@@ -455,12 +462,12 @@ static void self_metrics(struct am_app *app)
         put1(&sf, "adapter_metrics_refused", AM_TYPE_COUNTER, help_refused, "reason",
              refused[i].reason, (double)refused[i].v);
     }
-    put1(&sf, "adapter_metrics_series_removed", AM_TYPE_COUNTER,
-         "Series removed: expired (TTL) or swept (a pull source no longer reports them).", "reason",
-         "expired", (double)(st->expired + app->carried.expired));
-    put1(&sf, "adapter_metrics_series_removed", AM_TYPE_COUNTER,
-         "Series removed: expired (TTL) or swept (a pull source no longer reports them).", "reason",
-         "swept", (double)(st->swept + app->carried.swept));
+    static const char *const help_removed =
+        "Series removed: expired (TTL) or swept (a pull source no longer reports them).";
+    put1(&sf, "adapter_metrics_series_removed", AM_TYPE_COUNTER, help_removed, "reason", "expired",
+         (double)(st->expired + app->carried.expired));
+    put1(&sf, "adapter_metrics_series_removed", AM_TYPE_COUNTER, help_removed, "reason", "swept",
+         (double)(st->swept + app->carried.swept));
     put(&sf, "adapter_metrics_series", AM_TYPE_GAUGE, "Series held now (these included).", NULL, 0,
         (double)am_store_nseries(app->store));
     put(&sf, "adapter_metrics_series_limit", AM_TYPE_GAUGE, "The --max-series cap.", NULL, 0,
@@ -641,7 +648,6 @@ int am_app_swap(struct am_app *app, const struct am_conf *conf, char *err, size_
     struct am_map **maps = calloc(conf->nall ? conf->nall : 1, sizeof(*maps));
     bool *kept = calloc(app->nsrc ? app->nsrc : 1, sizeof(*kept));
     struct am_store *store = store_new(conf);
-    size_t made = 0;
     int rc = -1;
 
     if (next == NULL || maps == NULL || kept == NULL || store == NULL) {
@@ -681,18 +687,13 @@ int am_app_swap(struct am_app *app, const struct am_conf *conf, char *err, size_
             if (next[i] == NULL) {
                 goto out;
             }
-            made++;
         }
     }
     /* Commit: nothing below fails. */
     for (size_t i = 0; i < conf->nall; i++) {
         struct am_source *s = next[i];
         if (maps[i] != NULL) {
-            const struct am_map_stats *ms = am_map_stats(s->map);
-            s->counts.mapped += ms->mapped;
-            s->counts.unmapped += ms->unmapped;
-            s->counts.dropped += ms->dropped;
-            s->counts.refused += ms->refused;
+            add_map_counts(&s->counts, s->map); /* the totals outlive the map */
             am_map_destroy(s->map);
             s->map = maps[i];
             maps[i] = NULL;
@@ -747,7 +748,6 @@ out:
             }
         }
     }
-    (void)made;
     for (size_t i = 0; i < conf->nall && maps != NULL; i++) {
         am_map_destroy(maps[i]);
     }
